@@ -1,0 +1,63 @@
+"""The root ``mloop`` command: global options, and every command group hung under it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mloop._version import __version__
+from mloop.cli import _demo, _experiments, _gc, _info, _runs
+from mloop.cli._errors import DEBUG_ENV, DEBUG_KEY, MloopGroup
+
+app = typer.Typer(
+    name="mloop",
+    cls=MloopGroup,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,  # --debug prints Python's own traceback, for bug reports
+    add_completion=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar=DEBUG_ENV, help="Show the full traceback when a command fails."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """mloop: the whole machine-learning loop in one package.
+
+    Start with `mloop demo`: it trains a model and records the run in this folder.
+
+    Then `mloop runs list` and `mloop runs show RUN_ID` show what was recorded.
+    """
+    ctx.meta[DEBUG_KEY] = debug
+
+
+app.command("demo", rich_help_panel="Start here")(_demo.demo)
+app.add_typer(_runs.app, name="runs", rich_help_panel="Tracking")
+app.add_typer(_experiments.app, name="experiments", rich_help_panel="Tracking")
+app.command("gc", rich_help_panel="Maintenance")(_gc.gc)
+app.command("version", rich_help_panel="Maintenance")(_info.version)
+
+
+def main() -> None:
+    """Entry point of the ``mloop`` console script."""
+    app(prog_name="mloop")

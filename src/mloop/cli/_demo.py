@@ -1,0 +1,70 @@
+"""``mloop demo``: train a model as a tracked run here, and show what was recorded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from mloop.cli._console import stdout
+from mloop.cli._format import human_duration, number
+from mloop.demo import DATASET_NAME, MAX_ROWS, MIN_ROWS, DemoResult, run_demo
+
+
+def demo(
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            "--rows", "-n", min=MIN_ROWS, max=MAX_ROWS,
+            help=f"Train on this many rows of the data set (default: all {MAX_ROWS}).",
+        ),
+    ] = None,
+) -> None:
+    """Train a classifier on a bundled data set as a tracked run, in this folder.
+
+    Records params, cross-validation and learning-curve metrics, the train/test data as
+    versioned datasets, the predictions and a report; needs no setup and no network.
+    """
+    console = stdout()
+    with console.status("Training the demo model…"):
+        result = run_demo(rows=rows)
+    render_result(result)
+
+
+def render_result(result: DemoResult) -> None:
+    console = stdout()
+    console.print(
+        Text.assemble(
+            ("Trained ", ""),
+            (result.model, "bold"),
+            f" on the {DATASET_NAME} data set: {result.rows} rows "
+            f"({result.train_rows} train, {result.test_rows} test), "
+            f"in {human_duration(timedelta(seconds=result.seconds))}.",
+        )
+    )
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("latest", justify="right")
+    table.add_column("values", justify="right")
+    for key, value in result.metrics.items():
+        table.add_row(key, number(value), str(result.steps.get(key, 1)))
+    console.print(table)
+    inputs = sum(1 for edge in result.lineage if edge.direction == "input")
+    outputs = len(result.lineage) - inputs
+    console.print(
+        Text.assemble(
+            "Run ", (result.run_id, "bold cyan"), f" ({result.run_name}) in experiment ",
+            (result.experiment, "bold"), f": {len(result.params)} params, "
+            f"{len(result.metrics)} metrics, {inputs} input and {outputs} output artifacts.",
+        )
+    )
+    console.print(Text(f"Metadata: {result.tracking_uri}", style="dim"))
+    console.print(Text(f"Artifacts: {result.artifact_uri}", style="dim"))
+    console.print()
+    console.print("See everything the run recorded, then compare it with the other runs:")
+    console.print(Text(f"  mloop runs show {result.run_id}", style="green"))
+    console.print(Text("  mloop runs list --order-by 'metrics.test_auc DESC'", style="green"))

@@ -1,0 +1,67 @@
+"""``mloop experiments``: the experiments runs are grouped in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from mloop.cli._console import stdout
+from mloop.cli._format import local_time
+from mloop.cli._json import dumps, iso
+from mloop.tracking import backends
+
+app = typer.Typer(
+    help="List the experiments runs are grouped in.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.command("list")
+def list_experiments(
+    deleted: Annotated[bool, typer.Option("--deleted", help="Include deleted experiments.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List experiments, oldest first."""
+    experiments = backends().store.list_experiments(include_deleted=deleted)
+    if as_json:
+        typer.echo(
+            dumps(
+                [
+                    {
+                        "id": e.id,
+                        "name": e.name,
+                        "description": e.description,
+                        "created": iso(e.created),
+                        "deleted": iso(e.deleted),
+                    }
+                    for e in experiments
+                ]
+            )
+        )
+        return
+    console = stdout()
+    if not experiments:
+        console.print("No experiments yet. Create one with: mloop demo")
+        return
+    described = any(e.description for e in experiments)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    table.add_column("id", no_wrap=True, style="cyan")
+    table.add_column("name", overflow="fold")
+    table.add_column("created", no_wrap=True)
+    if deleted:
+        table.add_column("deleted", no_wrap=True)
+    if described:
+        table.add_column("description", overflow="fold")
+    for e in experiments:
+        row = [e.id, e.name, local_time(e.created)]
+        if deleted:
+            row.append(local_time(e.deleted) if e.deleted else "")
+        if described:
+            row.append(e.description or "")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"See an experiment's runs with: mloop runs list --experiment NAME", style="dim")

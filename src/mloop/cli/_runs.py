@@ -1,0 +1,161 @@
+"""``mloop runs``: list, show, delete and restore runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from mloop.cli._console import stdout
+from mloop.cli._format import local_time
+from mloop.cli._json import dumps, edge_json, environment_json, run_json
+from mloop.cli._run_table import fitting_table, metric_keys
+from mloop.cli._run_view import RunDetails, render_run
+from mloop.errors import NotFoundError
+from mloop.store import Environment, Store
+from mloop.tracking import backends
+
+app = typer.Typer(
+    help="List, show, delete and restore runs.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+MAX_LIMIT = 1_000_000
+
+RunId = Annotated[str, typer.Argument(help="The run's id, as `mloop runs list` shows it.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _experiment_names(store: Store) -> dict[str, str]:
+    return {e.id: e.name for e in store.list_experiments(include_deleted=True)}
+
+
+@app.command("list")
+def list_runs(
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--experiment", "-e", metavar="NAME",
+            help="Only runs of this experiment (name or id); repeat for several.",
+        ),
+    ] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option(
+            "--filter", "-f", metavar="EXPR",
+            help="Only runs matching EXPR, e.g. \"metrics.auc > 0.9 and params.model = 'rf'\" "
+            "(see docs/tracking.md for the language).",
+        ),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--order-by", "-o", metavar="FIELD",
+            help="Sort by FIELD, ascending or with DESC, e.g. 'metrics.auc DESC'; repeatable. "
+            "Default: newest first.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many.")
+    ] = 20,
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="Include soft-deleted runs (marked as deleted).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """List runs, newest first, with their latest metrics."""
+    store = backends().store
+    experiment_ids = [store.get_experiment(name).id for name in experiment] if experiment else None
+    runs = store.search_runs(
+        experiment_ids=experiment_ids,
+        filter=filter,
+        order_by=order_by or None,
+        limit=limit + 1,  # one more than shown tells whether there are more
+        include_deleted=deleted,
+    )
+    more, runs = len(runs) > limit, runs[:limit]
+    names = _experiment_names(store)
+    if as_json:
+        typer.echo(dumps([run_json(run, names.get(run.experiment_id)) for run in runs]))
+        return
+    console = stdout()
+    if not runs:
+        if filter or experiment:
+            console.print("No runs match.")
+        else:
+            console.print("No runs yet. Record one with: mloop demo")
+        return
+    several = len({run.experiment_id for run in runs}) > 1
+    table, hidden = fitting_table(
+        console, runs, metric_keys(runs, order_by or []), experiments=names if several else None
+    )
+    console.print(table)
+    notes = []
+    if hidden:
+        notes.append(
+            f"{len(hidden)} more metric column{'s' if len(hidden) > 1 else ''} did not fit "
+            f"({', '.join(hidden)}); see them with --json or mloop runs show RUN_ID."
+        )
+    if more:
+        notes.append(f"Showing the first {limit} runs; there are more (raise --limit).")
+    for note in notes:
+        console.print(Text(note, style="dim"))
+
+
+@app.command("show")
+def show(run_id: RunId, as_json: Json = False) -> None:
+    """Show everything a run recorded: status, git state, params, metrics, lineage, environment."""
+    store = backends().store
+    run = store.get_run(run_id)
+    names = _experiment_names(store)
+    environment: Environment | None = None
+    if run.environment_id is not None:
+        try:
+            environment = store.get_environment(run.environment_id)
+        except NotFoundError:
+            environment = None
+    lineage = store.list_lineage(run.id)
+    if as_json:
+        data = run_json(run, names.get(run.experiment_id))
+        data["lineage"] = [edge_json(edge) for edge in lineage]
+        data["environment"] = environment_json(environment)
+        typer.echo(dumps(data))
+        return
+    details = RunDetails(run, names.get(run.experiment_id), environment, lineage)
+    render_run(stdout(), details)
+
+
+@app.command("delete")
+def delete(run_id: RunId) -> None:
+    """Soft-delete a run and its child runs (mloop gc purges them later; restore undoes it)."""
+    ctx = backends()
+    run = ctx.store.get_run(run_id)
+    console = stdout()
+    if run.deleted_time is not None:
+        console.print(f"Run {run.id} ({run.name}) was already deleted on "
+                      f"{local_time(run.deleted_time)}.")
+        return
+    ctx.store.delete_run(run.id, actor=ctx.settings.user)
+    console.print(f"Deleted run {run.id} ({run.name}) and its child runs, if any.")
+    console.print(
+        Text(
+            f"Undo with: mloop runs restore {run.id}\n"
+            "mloop gc removes deleted runs for good once they are 30 days old.",
+            style="dim",
+        )
+    )
+
+
+@app.command("restore")
+def restore(run_id: RunId) -> None:
+    """Undo the soft delete of a run and its child runs."""
+    ctx = backends()
+    run = ctx.store.get_run(run_id)
+    console = stdout()
+    if run.deleted_time is None:
+        console.print(f"Run {run.id} ({run.name}) is not deleted; nothing to restore.")
+        return
+    ctx.store.restore_run(run.id, actor=ctx.settings.user)
+    console.print(f"Restored run {run.id} ({run.name}) and its child runs, if any.")

@@ -1,0 +1,152 @@
+"""The metadata schema as SQLAlchemy Core tables: what every component records.
+
+Times are integer milliseconds since the Unix epoch (UTC), the same on SQLite and PostgreSQL.
+IDs are time-ordered UUIDv7 strings, so sorting by id sorts by creation time. Alembic
+migrations in ``migrations/versions`` create and evolve exactly these tables.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = sa.String(36)
+KEY = sa.String(250)
+# SQLite only makes INTEGER PRIMARY KEY an alias of the fast rowid; BIGINT elsewhere.
+ROWID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("deleted_ms", sa.BigInteger),
+)
+
+environments = sa.Table(
+    "environments",
+    metadata,
+    # sha256 of the canonical JSON of the other columns: one row per distinct environment.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("python", sa.String(64), nullable=False),
+    sa.Column("platform", sa.String(256), nullable=False),
+    sa.Column("packages", sa.JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_ms", sa.BigInteger),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("parent_run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE")),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("git_dirty", sa.Boolean),
+    sa.Column("git_branch", sa.String(256)),
+    sa.Column("git_remote", sa.Text),
+    sa.Column("command", sa.Text),
+    sa.Column("environment_id", sa.String(64), sa.ForeignKey("environments.id")),
+    sa.Column("error", sa.Text),
+    sa.Column("deleted_ms", sa.BigInteger),
+    sa.Index(None, "experiment_id", "start_ms"),
+    sa.Index(None, "parent_run_id"),
+    sa.Index(None, "deleted_ms"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", ROWID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", KEY, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+# The last value of each metric of each run (highest step, then latest time): what search
+# filters and sorts on, kept up to date by every metric batch.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
+    sa.Index(None, "key", "value"),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("digest", "kind"),
+)
+
+lineage = sa.Table(
+    "lineage",
+    metadata,
+    sa.Column("id", ROWID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("artifact_id", ID, sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("name", sa.String(1000), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_id", "direction", "name"),
+    sa.Index(None, "artifact_id"),
+    sa.CheckConstraint("direction IN ('input', 'output')", name="direction"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("object_type", sa.String(32), nullable=False),
+    sa.Column("object_id", sa.String(256), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index(None, "object_type", "object_id"),
+)

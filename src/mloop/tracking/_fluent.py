@@ -1,0 +1,127 @@
+"""The functions users type: start_run, active_run, get_run."""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from mloop.artifacts import ArtifactStore
+from mloop.config import Settings
+from mloop.errors import InvalidValueError
+from mloop.store import NewRun, RunRecord, Store, check_name
+from mloop.tracking import _active
+from mloop.tracking._context import backends
+from mloop.tracking._env import command_line, environment, git_state
+from mloop.tracking._run import Run
+
+
+class _Auto:
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
+AUTO: Final = _Auto()
+_env_ids: dict[int, str] = {}
+
+
+def start_run(
+    *,
+    experiment: str | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: Run | str | None | _Auto = AUTO,
+    kind: str = "run",
+    store: Store | None = None,
+    artifacts: ArtifactStore | None = None,
+    settings: Settings | None = None,
+) -> Run:
+    """Start a run and make it the current one; use it with ``with``.
+
+        with mloop.start_run(experiment="churn", params={"C": 1.0}) as run:
+            run.log_metric("auc", 0.91)
+
+    A run started while another is active in this thread becomes its child, unless
+    ``parent=None``. The run records the git commit/dirty flag/branch of the working folder,
+    the command line, Python, platform and installed packages.
+    """
+    ctx = backends(store, artifacts, settings)
+    experiment_name = experiment if experiment is not None else ctx.settings.experiment
+    exp = ctx.store.get_or_create_experiment(experiment_name)
+    if isinstance(parent, _Auto):
+        current = _active.current()
+        parent_id = current.id if isinstance(current, Run) else None
+    elif isinstance(parent, Run):
+        parent_id = parent.id
+    elif parent is None or isinstance(parent, str):
+        parent_id = parent
+    else:
+        raise InvalidValueError(f"parent must be a Run, a run id or None, not {parent!r}")
+    git = git_state(Path.cwd())
+    env_id = _env_ids.get(id(ctx.store))
+    if env_id is None:
+        env_id = ctx.store.put_environment(environment(ctx.settings.capture_packages))
+        _env_ids[id(ctx.store)] = env_id
+    record = ctx.store.create_run(
+        NewRun(
+            experiment_id=exp.id,
+            name=check_name(name, "run name") if name is not None else _default_name(),
+            user=ctx.settings.user,
+            kind=check_name(kind, "run kind"),
+            parent_run_id=parent_id,
+            git_commit=git.commit,
+            git_dirty=git.dirty,
+            git_branch=git.branch,
+            git_remote=git.remote,
+            command=command_line(),
+            environment_id=env_id,
+        )
+    )
+    run = Run(record, ctx)
+    _active.push(run)
+    try:
+        if params:
+            run.log_params(params)
+        if tags:
+            run.set_tags(tags)
+    except BaseException as error:
+        run.end("failed", error=f"{type(error).__name__}: {error}")
+        raise
+    return run
+
+
+_ADJECTIVES = ("brisk", "calm", "bold", "keen", "quiet", "swift", "warm", "wise", "bright", "lucky")
+_NOUNS = ("otter", "heron", "lynx", "finch", "maple", "comet", "river", "cedar", "falcon", "fern")
+
+
+def _default_name() -> str:
+    return (
+        f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000):03d}"
+    )
+
+
+def active_run() -> Run | None:
+    """This thread's innermost active run, or None."""
+    current = _active.current()
+    return current if isinstance(current, Run) else None
+
+
+def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
+    """A run as stored: status, times, git state, params, tags and latest metrics."""
+    return backends(store).store.get_run(run_id)
+
+
+def _end_active_runs_at_exit() -> None:
+    # A script that never ended its run: the interpreter is leaving normally, so it finished.
+    for run in reversed(_active.all_active()):
+        try:
+            run.end("finished")
+        except Exception as error:  # noqa: BLE001 - exiting: report and go on
+            print(f"mloop: could not end a run at exit: {error}", file=sys.stderr)
+
+
+atexit.register(_end_active_runs_at_exit)

@@ -1,0 +1,253 @@
+"""Run: the handle a training script logs through."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from mloop.artifacts import walk_files
+from mloop.errors import InvalidValueError, RunNotActiveError
+from mloop.store import (
+    ArtifactRecord,
+    LineageEdge,
+    MetricPoint,
+    RunRecord,
+    RunStatus,
+    check_key,
+    metric_step,
+    metric_value,
+    param_value,
+)
+from mloop.tracking._active import forget
+from mloop.tracking._context import Backends, writer_for
+from mloop.tracking._datasets import log_dataframe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_ERROR = 8000
+
+
+class Run:
+    """One execution that is recorded: params, metrics, tags, artifacts, datasets, lineage.
+
+    Use it as a context manager; leaving the block ends the run as ``finished``, an exception
+    as ``failed`` (with the error recorded) and Ctrl-C as ``killed``:
+
+        with mloop.start_run(experiment="churn", params={"C": 1.0}) as run:
+            run.log_metric("auc", 0.91)
+    """
+
+    def __init__(self, record: RunRecord, backends: Backends) -> None:
+        self._record = record
+        self._backends = backends
+        self._store = backends.store
+        self._writer = writer_for(backends.store, backends.settings.flush_interval)
+        self._ended = False
+        self._steps: dict[str, int] = {}
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The run's id (a time-ordered UUIDv7)."""
+        return self._record.id
+
+    @property
+    def experiment_id(self) -> str:
+        return self._record.experiment_id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self._record.parent_run_id
+
+    @property
+    def active(self) -> bool:
+        """True until the run has ended."""
+        return not self._ended
+
+    def info(self) -> RunRecord:
+        """The run as stored now (status, params, tags, latest metrics), after a flush."""
+        self._writer.flush()
+        return self._store.get_run(self.id)
+
+    def __repr__(self) -> str:
+        state = "ended" if self._ended else "active"
+        return f"<Run {self.id} {self.name!r} ({state})>"
+
+    # -- logging --------------------------------------------------------------------------
+
+    def _check_active(self) -> None:
+        if self._ended:
+            raise RunNotActiveError(
+                f"run {self.id} has ended; nothing more can be logged to it - start a new run"
+            )
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, *, timestamp: float | None = None
+    ) -> None:
+        """Record one value of a metric; returns at once (a background thread writes it).
+
+        ``step`` defaults to how many values of ``key`` this run has logged (0, 1, 2, ...);
+        ``timestamp`` (seconds since the epoch) defaults to now. NaN and inf are refused.
+        """
+        self._check_active()
+        if key not in self._keys:
+            check_key(key, "metric name")
+            self._keys.add(key)
+        number = metric_value(key, value)
+        with self._lock:
+            if step is None:
+                step = self._steps.get(key, 0)
+            else:
+                step = metric_step(key, step)
+            self._steps[key] = step + 1
+        ms = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
+        self._writer.add((self.id, key, number, step, ms))
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record several metrics at the same step and time."""
+        if not isinstance(metrics, Mapping):
+            raise InvalidValueError(f"metrics must be a mapping, not {type(metrics).__name__}")
+        self._check_active()
+        ms = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
+        rows = []
+        with self._lock:
+            for key, value in metrics.items():
+                if key not in self._keys:
+                    check_key(key, "metric name")
+                    self._keys.add(key)
+                number = metric_value(key, value)
+                this_step = self._steps.get(key, 0) if step is None else metric_step(key, step)
+                self._steps[key] = this_step + 1
+                rows.append((self.id, key, number, this_step, ms))
+        self._writer.add_many(rows)
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one param (a setting of the run; fixed once logged)."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record params; logging a param again with a different value raises ConflictError."""
+        if not isinstance(params, Mapping):
+            raise InvalidValueError(f"params must be a mapping, not {type(params).__name__}")
+        self._check_active()
+        self._store.log_params(
+            self.id, {check_key(k, "param name"): param_value(k, v) for k, v in params.items()}
+        )
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set one tag (a label that may change later)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags, replacing earlier values of the same keys."""
+        if not isinstance(tags, Mapping):
+            raise InvalidValueError(f"tags must be a mapping, not {type(tags).__name__}")
+        self._check_active()
+        self._store.set_tags(self.id, dict(tags))
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[LineageEdge]:
+        """Store a file, or every file of a folder, as outputs of this run.
+
+        Each file is stored once by content (sha256) and named ``<name>/<relative path>``
+        within the run; ``name`` defaults to the file or folder's own name.
+        """
+        self._check_active()
+        source = Path(path)
+        if not source.exists():
+            raise InvalidValueError(f"cannot log artifact {str(source)!r}: no such file or folder")
+        prefix = check_key(name, "artifact name") if name is not None else None
+        edges = []
+        for relname, file in walk_files(source):
+            if source.is_dir():
+                base = prefix if prefix is not None else source.resolve().name
+                full = f"{base}/{relname}"
+            else:
+                full = prefix if prefix is not None else relname
+            blob = self._backends.artifacts.put_file(file)
+            record = self._store.record_artifact(
+                digest=blob.digest, kind="file", size=blob.size,
+                uri=self._backends.artifacts.uri, meta={},
+            )
+            self._store.link_artifact(self.id, record.id, "output", full)
+            edges.append(LineageEdge(self.id, record, "output", full))
+        return edges
+
+    def log_dataset(
+        self, df: pd.DataFrame, *, name: str, role: str = "train",
+        direction: Literal["input", "output"] = "input",
+    ) -> ArtifactRecord:
+        """Store a DataFrame as a versioned Parquet dataset with its schema and profile.
+
+        The same data logged twice (here or in another run) is the same artifact. ``role``
+        (train, test, validation, ...) is recorded with the lineage edge's name,
+        ``datasets/<role>/<name>``; ``direction`` says whether the run read or wrote it.
+        """
+        self._check_active()
+        check_key(name, "dataset name")
+        check_key(role, "dataset role")
+        record = log_dataframe(self._backends, df, name=name)
+        self._store.link_artifact(self.id, record.id, direction, f"datasets/{role}/{name}")
+        return record
+
+    def lineage(self) -> list[LineageEdge]:
+        """The artifacts this run used and produced."""
+        return self._store.list_lineage(self.id)
+
+    def metric_history(self, key: str) -> list[MetricPoint]:
+        """Every value logged for one metric, after flushing buffered ones."""
+        self._writer.flush()
+        return self._store.get_metric_history(self.id, key)
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def end(self, status: RunStatus = "finished", *, error: str | None = None) -> None:
+        """Write every buffered metric, then end the run with ``status``. Idempotent."""
+        if self._ended:
+            return
+        try:
+            self._writer.flush()
+        finally:
+            self._ended = True
+            forget(self)
+            lost = self._writer.lost.pop(self.id, None)
+            self._store.end_run(self.id, status, error=error)
+        if lost is not None:
+            raise RunNotActiveError(f"{lost[0]} metrics of run {self.id} were lost: {lost[1]}")
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.end("finished")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("killed", error="KeyboardInterrupt")
+        else:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.end("failed", error=text[-MAX_ERROR:])
+
+
+def _timestamp_ms(timestamp: float) -> int:
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        raise InvalidValueError(f"timestamp must be seconds since the epoch, not {timestamp!r}")
+    return int(timestamp * 1000)

@@ -1,0 +1,304 @@
+"""Random runs, random filters: the SQL answer equals a plain-Python evaluation of the filter.
+
+The filters are generated as small trees, rendered to text, and evaluated here in Python with
+SQL's three-valued logic (a missing metric/param/tag is unknown); the order is checked against
+Python's sort with missing values last and run id descending as the tie-breaker.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mloop.store._filter import build_search_query
+from mloop.store._schema import experiments, latest_metrics, metadata, params, runs, tags
+
+METRIC_VALUES = [-1.0, 0.0, 0.5, 1.0, 2.5]
+TEXT_VALUES = ["a", "b", "ab", "B", "a_b", "a%b", "", "10", "9", "o'k", "Ab"]
+PATTERNS = ["a%", "%b", "a_b", "%", "_", "A%", "a\\%b", "%\\_%", "ab", "%'%", "__"]
+STATUSES = ["running", "finished", "failed", "killed"]
+NAMES = ["x", "y", "X"]
+TIMES = [1, 2, 3]
+
+# (kind, key, type) of the fields filters and sorts use; type picks the operators and values.
+FIELDS = [
+    ("metrics", "m1", "number"),
+    ("metrics", "m.2", "number"),
+    ("params", "p1", "text"),
+    ("params", "p 2", "text"),
+    ("tags", "t1", "text"),
+    ("attributes", "status", "status"),
+    ("attributes", "name", "text"),
+    ("attributes", "start_time", "time"),
+    ("attributes", "end_time", "time"),
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    experiment: str
+    status: str
+    name: str
+    start: int
+    end: int | None
+    deleted: bool
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+
+    def value(self, kind: str, key: str) -> Any:
+        if kind == "metrics":
+            return self.metrics.get(key)
+        if kind == "params":
+            return self.params.get(key)
+        if kind == "tags":
+            return self.tags.get(key)
+        return {"status": self.status, "name": self.name, "start_time": self.start,
+                "end_time": self.end}[key]  # fmt: skip
+
+
+def subset(keys: list[str], values: list[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.sampled_from(keys), st.sampled_from(values), max_size=len(keys))
+
+
+@st.composite
+def run_lists(draw: st.DrawFn) -> list[Run]:
+    count = draw(st.integers(0, 8))
+    return [
+        Run(
+            id=f"r{number}",
+            experiment=draw(st.sampled_from(["e1", "e2"])),
+            status=draw(st.sampled_from(STATUSES)),
+            name=draw(st.sampled_from(NAMES)),
+            start=draw(st.sampled_from(TIMES)),
+            end=draw(st.none() | st.sampled_from(TIMES)),
+            deleted=draw(st.booleans()),
+            metrics=draw(subset(["m1", "m.2"], METRIC_VALUES)),
+            params=draw(subset(["p1", "p 2"], TEXT_VALUES)),
+            tags=draw(subset(["t1"], TEXT_VALUES)),
+        )
+        for number in range(count)
+    ]
+
+
+# A filter tree: ("cmp", field, op, value) | ("and", a, b) | ("or", a, b) | ("not", a).
+Tree = tuple[Any, ...]
+
+
+@st.composite
+def comparisons(draw: st.DrawFn) -> Tree:
+    field = draw(st.sampled_from(FIELDS))
+    kind = field[2]
+    values: list[Any] = {
+        "number": METRIC_VALUES, "text": TEXT_VALUES, "status": STATUSES, "time": TIMES,
+    }[kind]  # fmt: skip
+    ops = ["=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
+    if kind == "text":
+        ops += ["LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"]
+    if kind == "status":
+        ops = ["=", "!=", "IN", "NOT IN"]
+    op = draw(st.sampled_from(ops))
+    if op in ("IN", "NOT IN"):
+        value: Any = tuple(draw(st.lists(st.sampled_from(values), min_size=1, max_size=3)))
+    elif op.endswith("LIKE"):
+        value = draw(st.sampled_from(PATTERNS))
+    elif op.startswith("IS"):
+        value = None
+    else:
+        value = draw(st.sampled_from(values))
+    return ("cmp", field, op, value)
+
+
+trees = st.recursive(
+    comparisons(),
+    lambda inner: st.one_of(
+        st.tuples(st.just("and"), inner, inner),
+        st.tuples(st.just("or"), inner, inner),
+        st.tuples(st.just("not"), inner),
+    ),
+    max_leaves=6,
+)
+
+
+def render_value(value: Any, kind: str) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(render_value(item, kind) for item in value) + ")"
+    if kind in ("number", "time"):
+        return repr(value)
+    if kind == "status":
+        value = value.upper() if len(value) % 2 else value  # any case is accepted
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render_field(kind: str, key: str) -> str:
+    if kind == "attributes":
+        return key
+    return f"{kind}.`{key}`" if " " in key else f"{kind}.{key}"
+
+
+def render(tree: Tree) -> str:
+    if tree[0] == "cmp":
+        _, (kind, key, value_kind), op, value = tree
+        text = f"{render_field(kind, key)} {op}"
+        return text if value is None else f"{text} {render_value(value, value_kind)}"
+    if tree[0] == "not":
+        return f"NOT ({render(tree[1])})"
+    return f"({render(tree[1])}) {tree[0]} ({render(tree[2])})"
+
+
+def like(value: str, pattern: str, *, ignore_case: bool) -> bool:
+    regex = ""
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            regex += re.escape(next(chars))
+        else:
+            regex += {"%": ".*", "_": "."}.get(char, re.escape(char))
+    if ignore_case:
+        value, regex = value.lower(), regex.lower()
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
+def evaluate(tree: Tree, run: Run) -> bool | None:
+    """SQL's answer for one run: True, False or None (unknown)."""
+    if tree[0] == "not":
+        inner = evaluate(tree[1], run)
+        return None if inner is None else not inner
+    if tree[0] in ("and", "or"):
+        left, right = evaluate(tree[1], run), evaluate(tree[2], run)
+        decisive = tree[0] == "or"  # True decides an OR, False decides an AND
+        if decisive in (left, right):
+            return decisive
+        return None if None in (left, right) else not decisive
+    _, (kind, key, _), op, wanted = tree
+    actual = run.value(kind, key)
+    if op == "IS NULL":
+        return actual is None
+    if op == "IS NOT NULL":
+        return actual is not None
+    if actual is None:
+        return None
+    if op.endswith("LIKE"):
+        matched = like(actual, wanted, ignore_case="ILIKE" in op)
+        return not matched if op.startswith("NOT") else matched
+    compare = {
+        "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+        "IN": lambda a, b: a in b, "NOT IN": lambda a, b: a not in b,
+    }[op]  # fmt: skip
+    return bool(compare(actual, wanted))
+
+
+def python_order(matches: list[Run], order: list[tuple[tuple[str, str, str], bool]]) -> list[str]:
+    terms = order or [(("attributes", "start_time", "time"), True)]
+
+    def compare(a: Run, b: Run) -> int:
+        for (kind, key, _), descending in terms:
+            left, right = a.value(kind, key), b.value(kind, key)
+            if (left is None) != (right is None):
+                return 1 if left is None else -1  # missing values last, either direction
+            if left is not None and left != right:
+                result = -1 if left < right else 1
+                return -result if descending else result
+        return -1 if a.id > b.id else 1 if a.id < b.id else 0
+
+    return [run.id for run in sorted(matches, key=functools.cmp_to_key(compare))]
+
+
+def store(conn: sa.Connection, all_runs: list[Run]) -> None:
+    for table in (latest_metrics, params, tags, runs):
+        conn.execute(table.delete())
+    if not all_runs:
+        return
+    conn.execute(
+        runs.insert(),
+        [
+            {"id": run.id, "experiment_id": run.experiment, "name": run.name, "kind": "train",
+             "status": run.status, "start_ms": run.start, "end_ms": run.end, "user": "u",
+             "deleted_ms": 9 if run.deleted else None}
+            for run in all_runs
+        ],
+    )  # fmt: skip
+    metric_rows = [
+        {"run_id": run.id, "key": key, "value": value, "step": 0, "timestamp_ms": 0}
+        for run in all_runs
+        for key, value in run.metrics.items()
+    ]
+    for table, rows in (
+        (latest_metrics, metric_rows),
+        (params, [{"run_id": r.id, "key": k, "value": v} for r in all_runs for k, v in r.params.items()]),
+        (tags, [{"run_id": r.id, "key": k, "value": v} for r in all_runs for k, v in r.tags.items()]),
+    ):  # fmt: skip
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[sa.Engine]:
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            experiments.insert(), [{"id": e, "name": e, "created_ms": 0} for e in ("e1", "e2")]
+        )
+    yield engine
+    engine.dispose()
+
+
+orders = st.lists(st.tuples(st.sampled_from(FIELDS), st.booleans()), max_size=2)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    all_runs=run_lists(),
+    tree=st.none() | trees,
+    order=orders,
+    experiment_ids=st.none() | st.sampled_from([["e1"], ["e1", "e2"], []]),
+    include_deleted=st.booleans(),
+    limit=st.none() | st.integers(1, 4),
+    offset=st.integers(0, 3),
+)
+def test_sql_agrees_with_python(
+    engine: sa.Engine,
+    all_runs: list[Run],
+    tree: Tree | None,
+    order: list[tuple[tuple[str, str, str], bool]],
+    experiment_ids: list[str] | None,
+    include_deleted: bool,
+    limit: int | None,
+    offset: int,
+) -> None:
+    query = build_search_query(
+        experiment_ids=experiment_ids,
+        filter=None if tree is None else render(tree),
+        order_by=[
+            render_field(kind, key) + (" DESC" if descending else " asc" if key < "n" else "")
+            for (kind, key, _), descending in order
+        ],
+        limit=limit,
+        offset=offset,
+        include_deleted=include_deleted,
+    )
+    with engine.begin() as conn:
+        store(conn, all_runs)
+        found = list(conn.scalars(query))
+    matches = [
+        run
+        for run in all_runs
+        if (tree is None or evaluate(tree, run) is True)
+        and (include_deleted or not run.deleted)
+        and (experiment_ids is None or run.experiment in experiment_ids)
+    ]
+    expected = python_order(matches, order)
+    assert found == expected[offset : None if limit is None else offset + limit]
