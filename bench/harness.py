@@ -89,7 +89,7 @@ class Context:
         return Path(sys.executable)
 
     def say(self, message: str) -> None:
-        self.console.log(message)
+        self.console.log(message, markup=False)
 
     def peer_python(self, name: str) -> Path:
         """The peer's venv interpreter, building or rebuilding the venv when its pins changed."""

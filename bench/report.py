@@ -34,7 +34,7 @@ def milliseconds(seconds: float) -> str:
 
 
 def percent(fraction: float) -> str:
-    return f"{fraction:.1%}"
+    return f"{fraction:.1%}" if fraction >= 0.01 else f"{fraction:.3%}"
 
 
 def ratio(value: float) -> str:

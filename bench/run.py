@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     results = args.results or (QUICK_RESULTS if args.quick else BENCH / "RESULTS.md")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150, log_path=False)
     ctx = Context(quick=args.quick, console=console)
     failed = []
     try:

@@ -13,15 +13,17 @@ a fresh directory: mloop's (workers/mloop_tracking.py) in mloop's venv, MLflow's
 
 from __future__ import annotations
 
+import hashlib
 import math
+import sqlite3
 import statistics
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import PEERS_DIR, WORKERS, Context, Section, Table, WorkerError, run_worker
+from harness import PEERS, PEERS_DIR, WORKERS, Context, Section, Table, WorkerError, run_worker
 from report import milliseconds, percent, rate, ratio
 from workers.tracking_data import SEARCH_FILTER, expected_search
 
@@ -50,6 +52,8 @@ FLOOR_FRACTION_TARGET = 0.40  # of the raw SQLite floor's rows/s
 RUNS_TARGET = 10  # × MLflow's runs/s
 SEARCH_TARGET_S = 0.100
 
+TRACKING_DATA = WORKERS / "tracking_data.py"
+
 # MLflow's telemetry would try the network on every process; its git probe spams stderr.
 MLFLOW_QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 MLFLOW_QUIET["GIT_PYTHON_REFRESH"] = "quiet"
@@ -76,7 +80,12 @@ class Side:
     name: str
     python: Path
     script: Path
-    environment: Callable[[Path], dict[str, str]]  # per scratch directory
+    uri_variable: str
+    db_name: str
+    extra_environment: Callable[[Path], dict[str, str]]  # per scratch directory
+    # Where populated search stores are kept between runs; only for a pinned peer, whose
+    # store format cannot change under the same pins.
+    populated_cache: Path | None = None
     measured: Measured = field(default_factory=Measured)
     error: str | None = None
 
@@ -84,36 +93,41 @@ class Side:
         if self.error is not None:
             return None
         ctx.say(f"tracking: {self.name} {task} {kwargs}")
+        environment = {
+            self.uri_variable: f"sqlite:///{directory / self.db_name}",
+            **self.extra_environment(directory),
+        }
         try:
             return run_worker(
-                self.python,
-                self.script,
-                task,
-                kwargs,
-                env=self.environment(directory),
-                cwd=directory,
+                self.python, self.script, task, kwargs, env=environment, cwd=directory
             )
         except WorkerError as exc:
             self.error = str(exc)
-            ctx.say(f"[red]tracking: {self.name} failed, skipping its other tasks:[/] {exc}")
+            ctx.say(f"tracking: {self.name} failed, skipping its other tasks: {exc}")
             return None
 
 
 def mloop_side(ctx: Context) -> Side:
-    def environment(directory: Path) -> dict[str, str]:
-        return {
-            "MLOOP_TRACKING_URI": f"sqlite:///{directory / 'mloop.db'}",
-            "MLOOP_ARTIFACT_URI": str(directory / "artifacts"),
-        }
-
-    return Side("mloop", ctx.mloop_python, WORKERS / "mloop_tracking.py", environment)
+    return Side(
+        name="mloop",
+        python=ctx.mloop_python,
+        script=WORKERS / "mloop_tracking.py",
+        uri_variable="MLOOP_TRACKING_URI",
+        db_name="mloop.db",
+        extra_environment=lambda directory: {"MLOOP_ARTIFACT_URI": str(directory / "artifacts")},
+    )
 
 
 def mlflow_side(ctx: Context) -> Side:
-    def environment(directory: Path) -> dict[str, str]:
-        return {"MLFLOW_TRACKING_URI": f"sqlite:///{directory / 'mlflow.db'}", **MLFLOW_QUIET}
-
-    return Side("MLflow", ctx.peer_python("mlflow"), PEERS_DIR / "mlflow_tracking.py", environment)
+    return Side(
+        name="MLflow",
+        python=ctx.peer_python("mlflow"),
+        script=PEERS_DIR / "mlflow_tracking.py",
+        uri_variable="MLFLOW_TRACKING_URI",
+        db_name="mlflow.db",
+        extra_environment=lambda _: MLFLOW_QUIET,
+        populated_cache=PEERS["mlflow"].venv / "populated",
+    )
 
 
 def run(ctx: Context) -> Section:
@@ -170,13 +184,11 @@ def measure_floor(ctx: Context, rows: int) -> float:
 
 
 def measure_search(ctx: Context, sides: list[Side], sizes: Sizes) -> None:
-    """Populate one store per side (untimed for the target), then time searches on it."""
+    """Populate one store per side (untimed), then time searches on it."""
     with ExitStack() as stack:
         directories = {side.name: stack.enter_context(ctx.scratch()) for side in sides}
         for side in sides:
-            result = side.run(ctx, "populate", directories[side.name], count=sizes.search_runs)
-            if result is not None:
-                side.measured.populate_s = result["seconds"]
+            populate(ctx, side, directories[side.name], sizes.search_runs)
         for _ in range(sizes.reps):
             for side in sides:
                 result = side.run(
@@ -186,6 +198,37 @@ def measure_search(ctx: Context, sides: list[Side], sizes: Sizes) -> None:
                     side.measured.top_s += result["top_s"]
                     side.measured.all_s += result["all_s"]
                     side.measured.answers = result
+
+
+def populate(ctx: Context, side: Side, directory: Path, runs: int) -> None:
+    """Log `runs` runs into the side's store in `directory`, or copy them from its cache.
+
+    MLflow needs minutes for 10,000 runs; the copy holds the same rows, as the cache key covers
+    the data and the script that logged it (and the cache lives in the venv of those pins).
+    """
+    cached = None
+    if side.populated_cache is not None:
+        sources = b"".join(path.read_bytes() for path in (side.script, TRACKING_DATA))
+        cached = side.populated_cache / f"{runs}-{hashlib.sha256(sources).hexdigest()[:16]}.db"
+        if cached.exists():
+            ctx.say(f"tracking: {side.name} store of {runs:,} runs copied from {cached}")
+            copy_sqlite(cached, directory / side.db_name)
+            return
+    result = side.run(ctx, "populate", directory, count=runs)
+    if result is None:
+        return
+    side.measured.populate_s = result["seconds"]
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        copy_sqlite(directory / side.db_name, cached)
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database whole, whatever its journal mode (the backup API sees the WAL)."""
+    partial = target.with_suffix(".partial")
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+        src.backup(dst)
+    partial.replace(target)
 
 
 def median(values: list[float]) -> float | None:
@@ -310,7 +353,7 @@ def verdict(value: float | None, passed: bool, problem: str | None = None) -> st
 def notes(sides: list[Side], floor: dict[int, list[float]], sizes: Sizes) -> list[str]:
     expected_count, _ = expected_search(sizes.search_runs)
     lines = [
-        f"Each side runs as a subprocess per task and repetition ({sizes.reps} repetitions), "
+        f"Repetitions: {sizes.reps}. Each side runs as a subprocess per task and repetition, "
         "mloop in its own venv and MLflow in .venv-bench/mlflow, each on a fresh SQLite file "
         "in a fresh temp dir; repetitions interleave mloop, MLflow and the floor.",
         "(a) The run is started before the timer and ended by leaving its `with` block; "
@@ -319,25 +362,30 @@ def notes(sides: list[Side], floor: dict[int, list[float]], sizes: Sizes) -> lis
         "Rows in the database afterwards: "
         + "; ".join(f"{s.name} {s.measured.persisted_rows}" for s in sides)
         + f" (expected {sizes.log_metric_calls:,} each).",
+        "MLflow runs on SQLite's defaults (rollback journal, synchronous=FULL), so each of "
+        "its calls commits with fsyncs and its rates drop when the disk is busy; see the load "
+        "average above.",
         "(b) Each run: start_run, 10 params, 10 metrics at step 0, end. One untimed warm-up "
         "run in another experiment comes first (it creates the tables).",
         f"(c) {sizes.search_runs:,} runs are populated once per side (mloop: start_run + "
-        "log_metrics; MLflow: MlflowClient.create_run + log_batch + set_terminated), "
-        f"then {sizes.reps} search processes per side each open the store with a query that "
-        f"matches nothing and time each query {sizes.search_timings} times; both return pandas "
-        f"DataFrames (mlflow.search_runs). Filter: `{SEARCH_FILTER}`, expected "
-        f"{expected_count:,} matches.",
+        "log_metrics; MLflow: MlflowClient.create_run + log_batch). Then, per repetition, one "
+        "process per side opens the store with a query that matches nothing and times each "
+        f"query {sizes.search_timings} times; the median is over all of them. Both sides "
+        f"return pandas DataFrames (mlflow.search_runs). Filter `{SEARCH_FILTER}`: "
+        f"{expected_count:,} matching runs expected.",
     ]
     for side in sides:
         m = side.measured
-        if m.populate_s:
-            lines.append(
-                f"{side.name} populated {sizes.search_runs:,} runs at "
-                f"{rate(sizes.search_runs / m.populate_s)} runs; its searches returned "
-                f"{m.answers.get('top_count')} and {m.answers.get('all_count')} runs"
-                + ("" if search_is_right(m.answers, sizes.search_runs) else " (WRONG)")
-                + "."
-            )
+        populated = (
+            f"populated {sizes.search_runs / m.populate_s:,.0f} runs/s"
+            if m.populate_s
+            else f"store copied from {side.populated_cache} (populated by an earlier run)"
+        )
+        answer = "right" if search_is_right(m.answers, sizes.search_runs) else "WRONG"
+        lines.append(
+            f"{side.name}: {populated}; searches returned {m.answers.get('top_count')} and "
+            f"{m.answers.get('all_count')} runs ({answer})."
+        )
     lines.append("Raw repetitions: " + "; ".join(raw_figures(sides, floor)))
     lines += [f"{side.name} failed: {side.error}" for side in sides if side.error]
     return lines

@@ -62,7 +62,7 @@ def runs(count: int) -> dict[str, Any]:
 
 
 def populate(count: int) -> dict[str, Any]:
-    """Log `count` finished runs the fastest documented way: one log_batch per run."""
+    """Log `count` runs the fastest documented way: one create_run and one log_batch each."""
     client = MlflowClient()
     experiment_id = client.create_experiment(EXPERIMENT)
     timestamp = int(time.time() * 1000)
@@ -74,7 +74,6 @@ def populate(count: int) -> dict[str, Any]:
             metrics=[Metric(k, v, timestamp, 0) for k, v in run_metrics(index).items()],
             params=[Param(k, v) for k, v in run_params(index).items()],
         )
-        client.set_terminated(run_id)
     return {"seconds": perf_counter() - start}
 
 

@@ -23,7 +23,7 @@ from mloop.store._schema import experiments, latest_metrics, metadata, params, r
 
 METRIC_VALUES = [-1.0, 0.0, 0.5, 1.0, 2.5]
 TEXT_VALUES = ["a", "b", "ab", "B", "a_b", "a%b", "", "10", "9", "o'k", "Ab"]
-PATTERNS = ["a%", "%b", "a_b", "%", "_", "A%", "a\\%b", "%\\_%", "ab", "%'%", "__"]
+PATTERNS = ["a%", "A%", "%b", "%B", "a_b", "%", "_", "a\\%b", "%\\_%", "ab", "aB", "%'%", "__"]
 STATUSES = ["running", "finished", "failed", "killed"]
 NAMES = ["x", "y", "X"]
 TIMES = [1, 2, 3]
@@ -72,7 +72,7 @@ def subset(keys: list[str], values: list[Any]) -> st.SearchStrategy[dict[str, An
 
 @st.composite
 def run_lists(draw: st.DrawFn) -> list[Run]:
-    count = draw(st.integers(0, 8))
+    count = draw(st.integers(0, 10))
     return [
         Run(
             id=f"r{number}",
@@ -258,11 +258,11 @@ orders = st.lists(st.tuples(st.sampled_from(FIELDS), st.booleans()), max_size=2)
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     all_runs=run_lists(),
-    tree=st.none() | trees,
+    tree=st.none() | trees | trees | trees,
     order=orders,
     experiment_ids=st.none() | st.sampled_from([["e1"], ["e1", "e2"], []]),
     include_deleted=st.booleans(),

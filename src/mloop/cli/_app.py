@@ -10,9 +10,19 @@ from mloop._version import __version__
 from mloop.cli import _demo, _experiments, _gc, _info, _runs
 from mloop.cli._errors import DEBUG_ENV, DEBUG_KEY, MloopGroup
 
+# The order `mloop --help` lists commands in: the way a new user meets them.
+COMMANDS = ("demo", "runs", "experiments", "gc", "version")
+
+
+class RootGroup(MloopGroup):
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        rank = {name: index for index, name in enumerate(COMMANDS)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
     name="mloop",
-    cls=MloopGroup,
+    cls=RootGroup,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,  # --debug prints Python's own traceback, for bug reports

@@ -19,15 +19,21 @@ def demo(
     rows: Annotated[
         int | None,
         typer.Option(
-            "--rows", "-n", min=MIN_ROWS, max=MAX_ROWS,
+            "--rows",
+            "-n",
+            metavar="N",
+            min=MIN_ROWS,
+            max=MAX_ROWS,
             help=f"Train on this many rows of the data set (default: all {MAX_ROWS}).",
         ),
     ] = None,
 ) -> None:
-    """Train a classifier on a bundled data set as a tracked run, in this folder.
+    """Train a model here, as a tracked run.
 
-    Records params, cross-validation and learning-curve metrics, the train/test data as
-    versioned datasets, the predictions and a report; needs no setup and no network.
+    Trains a classifier on a data set that ships with scikit-learn and records it in this
+    folder (under .mloop/): params, cross-validation and learning-curve metrics, the train
+    and test data as versioned datasets, the predictions and a report. Needs no setup and no
+    network.
     """
     console = stdout()
     with console.status("Training the demo model…"):
@@ -57,8 +63,11 @@ def render_result(result: DemoResult) -> None:
     outputs = len(result.lineage) - inputs
     console.print(
         Text.assemble(
-            "Run ", (result.run_id, "bold cyan"), f" ({result.run_name}) in experiment ",
-            (result.experiment, "bold"), f": {len(result.params)} params, "
+            "Run ",
+            (result.run_id, "bold cyan"),
+            f" ({result.run_name}) in experiment ",
+            (result.experiment, "bold"),
+            f": {len(result.params)} params, "
             f"{len(result.metrics)} metrics, {inputs} input and {outputs} output artifacts.",
         )
     )

@@ -1,6 +1,6 @@
 """Errors at the edge: one red line on stderr and exit 1, or the full traceback with --debug.
 
-Usage errors (a bad option, a missing argument) are Click's and keep its exit code 2. Errors
+Usage errors (a bad option, a missing argument) are Typer's and keep its exit code 2. Errors
 mloop raises on purpose (:class:`~mloop.errors.MloopError`) already say what is wrong and what
 to do, so their message is the whole line. Anything else is a bug: its type and message are
 shown, with a pointer to ``--debug``. Ctrl-C leaves quietly with exit code 130.
@@ -12,7 +12,7 @@ import errno
 import os
 from typing import Any
 
-import click
+import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 130
 MAX_MESSAGE = 1000  # characters of an error shown; a hostile argument can be megabytes long
 
 
-def debug_enabled(ctx: click.Context) -> bool:
+def debug_enabled(ctx: typer.Context) -> bool:
     """True when --debug was given or MLOOP_DEBUG is set to a true value."""
     if ctx.meta.get(DEBUG_KEY):
         return True
@@ -59,22 +59,23 @@ def describe(error: BaseException) -> str:
 class MloopGroup(TyperGroup):
     """The root command group: runs every command under mloop's error policy."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # Typer's base Context class lives in its private _click module; typer.Context extends it.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # --help, usage errors and explicit exits: Typer reports them
         except KeyboardInterrupt:
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except MloopError as error:
             if debug_enabled(ctx):
                 raise
             print_error(str(error))
-            raise click.exceptions.Exit(EXIT_ERROR) from None
+            raise typer.Exit(EXIT_ERROR) from None
         except Exception as error:
             if isinstance(error, OSError) and error.errno == errno.EPIPE:
-                raise  # the reader went away (mloop runs list | head): Click handles it
+                raise  # the reader went away (mloop runs list | head): Typer handles it
             if debug_enabled(ctx):
                 raise
             print_error(describe(error), "run with --debug for the traceback")
-            raise click.exceptions.Exit(EXIT_ERROR) from None
+            raise typer.Exit(EXIT_ERROR) from None

@@ -14,7 +14,7 @@ from mloop.cli._json import dumps, iso
 from mloop.tracking import backends
 
 app = typer.Typer(
-    help="List the experiments runs are grouped in.",
+    help="List the experiments that group runs.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -22,7 +22,9 @@ app = typer.Typer(
 
 @app.command("list")
 def list_experiments(
-    deleted: Annotated[bool, typer.Option("--deleted", help="Include deleted experiments.")] = False,
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="Include deleted experiments.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List experiments, oldest first."""
@@ -64,4 +66,4 @@ def list_experiments(
             row.append(e.description or "")
         table.add_row(*row)
     console.print(table)
-    console.print(f"See an experiment's runs with: mloop runs list --experiment NAME", style="dim")
+    console.print("See an experiment's runs with: mloop runs list --experiment NAME", style="dim")

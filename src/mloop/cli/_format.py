@@ -44,10 +44,10 @@ def human_duration(delta: timedelta) -> str:
 
 
 def local_time(when: datetime | None) -> str:
-    """An aware datetime in the local time zone, to the second; ``'-'`` for None."""
+    """An aware datetime in the local time zone, to the second, with the zone; '-' for None."""
     if when is None:
         return "-"
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").rstrip()
 
 
 def short_time(when: datetime, now: datetime | None = None) -> str:

@@ -37,13 +37,20 @@ def gc(
     older_than: Annotated[
         timedelta,
         typer.Option(
-            "--older-than", metavar="AGE", parser=parse_duration,
+            "--older-than",
+            metavar="AGE",
+            parser=parse_duration,
             help="Purge runs deleted longer ago than AGE (and artifacts unused for as long): "
             "90m, 12h, 30d, 2w.",
         ),
     ] = "30d",  # type: ignore[assignment]  # parsed by parse_duration, as a typed option would be
 ) -> None:
-    """Free space: purge runs deleted long ago, then artifacts no run refers to."""
+    """Purge deleted runs and unused artifacts.
+
+    Runs deleted (with `mloop runs delete`) longer ago than --older-than are removed for good,
+    with their params, metrics and lineage; then artifact records and stored files that no
+    run refers to any more. Try --dry-run first.
+    """
     ctx = backends()
     report = collect_garbage(
         ctx.store, ctx.artifacts, older_than=older_than, dry_run=dry_run, actor=ctx.settings.user
@@ -71,8 +78,9 @@ def render_report(report: GcReport, older_than: timedelta) -> None:
     if report.runs:
         listed = ", ".join(report.runs[:MAX_RUN_IDS])
         extra = len(report.runs) - MAX_RUN_IDS
-        console.print(Text(f"runs: {listed}" + (f" and {extra} more" if extra > 0 else ""),
-                           style="dim"))
+        console.print(
+            Text(f"runs: {listed}" + (f" and {extra} more" if extra > 0 else ""), style="dim")
+        )
     if report.dry_run:
         console.print(Text("Run without --dry-run to purge them.", style="dim"))
 

@@ -14,7 +14,11 @@ from mloop.config import PROJECT_FILE, find_project_dir, load_settings
 
 
 def version() -> None:
-    """Print the versions of mloop and Python, and the stores this folder records to."""
+    """Show versions, and where runs are recorded.
+
+    The mloop and Python versions, the project folder and its mloop.yaml (if any), the
+    MLOOP_* variables set, and the tracking and artifact stores they resolve to.
+    """
     settings = load_settings()
     project = find_project_dir()
     grid = Table.grid(padding=(0, 2))

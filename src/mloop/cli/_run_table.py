@@ -49,7 +49,7 @@ def _names_metric(term: str, key: str) -> bool:
     if len(words) == 2 and words[1].upper() in ("ASC", "DESC"):
         field = words[0]
     prefix, _, name = field.partition(".")
-    return prefix.lower() in ("metrics", "metric") and name.strip("`\"") == key
+    return prefix.lower() in ("metrics", "metric") and name.strip('`"') == key
 
 
 def build_table(
@@ -93,7 +93,7 @@ def build_table(
 def _layouts(metrics: Sequence[str]) -> list[Layout]:
     """Every layout worth trying, widest first."""
     with_metrics = [Layout(tuple(metrics[:n])) for n in range(len(metrics), -1, -1)]
-    return [*with_metrics, Layout(started=True, duration=False), Layout(False, False)]
+    return [*with_metrics, Layout(duration=False), Layout(started=False, duration=False)]
 
 
 def fitting_table(

@@ -54,8 +54,10 @@ def _header(details: RunDetails) -> Table:
     if run.deleted_time is not None:
         grid.add_row(
             "deleted",
-            Text(f"{local_time(run.deleted_time)} (undo: mloop runs restore {run.id})",
-                 style="yellow"),
+            Text(
+                f"{local_time(run.deleted_time)} (undo: mloop runs restore {run.id})",
+                style="yellow",
+            ),
         )
     grid.add_row("user", run.user)
     grid.add_row("kind", run.kind)
@@ -98,21 +100,22 @@ def _metrics(metrics: Mapping[str, float]) -> Table:
 
 
 def _lineage(edges: list[LineageEdge]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    table.add_column("")
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("", no_wrap=True)
     table.add_column("name", overflow="fold")
     table.add_column("kind", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
     table.add_column("sha256", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     for edge in edges:
-        direction = Text("in", style="blue") if edge.direction == "input" else Text(
-            "out", style="green"
-        )
         artifact = edge.artifact
-        rows = artifact.meta.get("rows") if isinstance(artifact.meta, dict) else None
-        kind = f"{artifact.kind} ({rows} rows)" if isinstance(rows, int) else artifact.kind
+        rows = artifact.meta.get("rows")
         table.add_row(
-            direction, edge.name, kind, artifact.digest[:DIGEST_PREFIX] + "…",
+            Text("in", style="blue") if edge.direction == "input" else Text("out", style="green"),
+            edge.name,
+            artifact.kind,
+            f"{rows:,}" if isinstance(rows, int) else "",
+            artifact.digest[:DIGEST_PREFIX],
             human_bytes(artifact.size),
         )
     return table

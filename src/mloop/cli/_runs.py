@@ -23,8 +23,11 @@ app = typer.Typer(
 )
 
 MAX_LIMIT = 1_000_000
+MAX_HIDDEN_NAMED = 4  # metric columns left out for width are named up to this many
 
-RunId = Annotated[str, typer.Argument(help="The run's id, as `mloop runs list` shows it.")]
+RunId = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run's id, as `mloop runs list` shows it.")
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -37,14 +40,18 @@ def list_runs(
     experiment: Annotated[
         list[str] | None,
         typer.Option(
-            "--experiment", "-e", metavar="NAME",
+            "--experiment",
+            "-e",
+            metavar="NAME",
             help="Only runs of this experiment (name or id); repeat for several.",
         ),
     ] = None,
     filter: Annotated[
         str | None,
         typer.Option(
-            "--filter", "-f", metavar="EXPR",
+            "--filter",
+            "-f",
+            metavar="EXPR",
             help="Only runs matching EXPR, e.g. \"metrics.auc > 0.9 and params.model = 'rf'\" "
             "(see docs/tracking.md for the language).",
         ),
@@ -52,20 +59,28 @@ def list_runs(
     order_by: Annotated[
         list[str] | None,
         typer.Option(
-            "--order-by", "-o", metavar="FIELD",
+            "--order-by",
+            "-o",
+            metavar="FIELD",
             help="Sort by FIELD, ascending or with DESC, e.g. 'metrics.auc DESC'; repeatable. "
             "Default: newest first.",
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many.")
+        int,
+        typer.Option(
+            "--limit", "-n", metavar="N", min=1, max=MAX_LIMIT, help="Show at most N runs."
+        ),
     ] = 20,
     deleted: Annotated[
         bool, typer.Option("--deleted", help="Include soft-deleted runs (marked as deleted).")
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """List runs, newest first, with their latest metrics."""
+    """List runs, newest first, with their latest metrics.
+
+    Without --experiment, runs of every experiment are listed.
+    """
     store = backends().store
     experiment_ids = [store.get_experiment(name).id for name in experiment] if experiment else None
     runs = store.search_runs(
@@ -92,21 +107,30 @@ def list_runs(
         console, runs, metric_keys(runs, order_by or []), experiments=names if several else None
     )
     console.print(table)
-    notes = []
     if hidden:
-        notes.append(
-            f"{len(hidden)} more metric column{'s' if len(hidden) > 1 else ''} did not fit "
-            f"({', '.join(hidden)}); see them with --json or mloop runs show RUN_ID."
+        named = ", ".join(hidden[:MAX_HIDDEN_NAMED])
+        if len(hidden) > MAX_HIDDEN_NAMED:
+            named += f" and {len(hidden) - MAX_HIDDEN_NAMED} more"
+        console.print(
+            Text(
+                f"Metrics not shown for lack of width: {named}. "
+                "--order-by 'metrics.KEY DESC' shows KEY first; --json shows all.",
+                style="dim",
+            )
         )
     if more:
-        notes.append(f"Showing the first {limit} runs; there are more (raise --limit).")
-    for note in notes:
-        console.print(Text(note, style="dim"))
+        console.print(
+            Text(f"Showing the first {limit} runs; there are more (raise --limit).", style="dim")
+        )
 
 
 @app.command("show")
 def show(run_id: RunId, as_json: Json = False) -> None:
-    """Show everything a run recorded: status, git state, params, metrics, lineage, environment."""
+    """Show everything a run recorded.
+
+    Status, times, user, git state, command, params, tags, latest metrics, the artifacts it
+    used and produced, and the Python environment it ran in.
+    """
     store = backends().store
     run = store.get_run(run_id)
     names = _experiment_names(store)
@@ -129,13 +153,18 @@ def show(run_id: RunId, as_json: Json = False) -> None:
 
 @app.command("delete")
 def delete(run_id: RunId) -> None:
-    """Soft-delete a run and its child runs (mloop gc purges them later; restore undoes it)."""
+    """Soft-delete a run and its child runs.
+
+    Deleted runs are hidden from `mloop runs list` (unless --deleted); `mloop runs restore`
+    brings them back, and `mloop gc` purges them for good once they are old enough.
+    """
     ctx = backends()
     run = ctx.store.get_run(run_id)
     console = stdout()
     if run.deleted_time is not None:
-        console.print(f"Run {run.id} ({run.name}) was already deleted on "
-                      f"{local_time(run.deleted_time)}.")
+        console.print(
+            f"Run {run.id} ({run.name}) was already deleted on {local_time(run.deleted_time)}."
+        )
         return
     ctx.store.delete_run(run.id, actor=ctx.settings.user)
     console.print(f"Deleted run {run.id} ({run.name}) and its child runs, if any.")

@@ -157,12 +157,18 @@ def _train_and_log(run: Run, data: DemoData, seed: int) -> None:
     predictions = pd.DataFrame(
         {"row": data.test.index, TARGET: y_test.to_numpy(), "proba": proba, "label": proba >= 0.5}
     )
-    run.log_dataset(predictions, name=f"{DATASET_NAME}_predictions", role="predictions",
-                    direction="output")
+    run.log_dataset(
+        predictions, name=f"{DATASET_NAME}_predictions", role="predictions", direction="output"
+    )
 
     evaluation = Evaluation(
-        model=MODEL, rows=data.rows, train_rows=len(data.train), test_rows=len(data.test),
-        fold_aucs=fold_aucs, test=test, y_true=y_test.tolist(),
+        model=MODEL,
+        rows=data.rows,
+        train_rows=len(data.train),
+        test_rows=len(data.test),
+        fold_aucs=fold_aucs,
+        test=test,
+        y_true=y_test.tolist(),
         y_pred=[int(p) for p in proba >= 0.5],
     )
     with tempfile.TemporaryDirectory(prefix="mloop-demo-") as folder:

@@ -40,6 +40,17 @@ from mloop.store._validate import check_key, check_name, param_value, tag_value
 __all__ = ["SqlStore"]
 
 T = TypeVar("T")
+_RUN_STATUS = sa.select(t.runs.c.id, t.runs.c.status).where(
+    t.runs.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_END_RUN = (
+    t.runs.update()
+    .where(t.runs.c.id == sa.bindparam("run_id"), t.runs.c.status == "running")
+    .values(
+        status=sa.bindparam("new_status"), end_ms=sa.bindparam("end_ms"),
+        error=sa.bindparam("new_error"),
+    )
+)
 _CHUNK = 900  # ids per IN (...) list; well under every backend's bound-parameter limit
 
 
@@ -63,6 +74,12 @@ class SqlStore:
         self._engine = create_engine(self.uri, busy_timeout=busy_timeout)
         self._clock = clock
         self._dialect = self._engine.dialect.name
+        self._latest_upsert = self._build_latest_upsert()
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        self._metric_insert_sql = (
+            "INSERT INTO metrics (run_id, key, value, step, timestamp_ms) "
+            f"VALUES ({', '.join([mark] * 5)})"
+        )
         try:
             ensure_schema(self._engine)
         except BaseException:
@@ -91,6 +108,18 @@ class SqlStore:
     def _insert(self, table: sa.Table) -> Any:
         """A dialect INSERT that supports ON CONFLICT (SQLite and PostgreSQL both do)."""
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    def _build_latest_upsert(self) -> Any:
+        # Built once: constructing ON CONFLICT statements costs more than running them.
+        statement = self._insert(t.latest_metrics)
+        lm = t.latest_metrics.c
+        new = statement.excluded
+        newer = (new.step > lm.step) | ((new.step == lm.step) & (new.timestamp_ms >= lm.timestamp_ms))
+        return statement.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": new.value, "step": new.step, "timestamp_ms": new.timestamp_ms},
+            where=newer,
+        )
 
     def close(self) -> None:
         """Release the database connections."""
@@ -191,11 +220,20 @@ class SqlStore:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def create_run(self, run: NewRun) -> RunRecord:
-        """Start a run (status ``running``) and return it."""
+    def create_run(
+        self,
+        run: NewRun,
+        *,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """Start a run (status ``running``) with its first params and tags, in one transaction."""
         check_name(run.name, "run name")
+        param_rows = {check_key(k, "param name"): param_value(k, v) for k, v in (params or {}).items()}
+        tag_rows = {check_key(k, "tag name"): tag_value(k, v) for k, v in (tags or {}).items()}
         run_id = new_id()
-        values = {**run.__dict__, "id": run_id, "status": "running", "start_ms": self._clock()}
+        start_ms = self._clock()
+        values = {**run.__dict__, "id": run_id, "status": "running", "start_ms": start_ms}
 
         def action(conn: Connection) -> None:
             if run.parent_run_id is not None:
@@ -204,10 +242,28 @@ class SqlStore:
                 ).first()
                 if parent is None:
                     raise NotFoundError(f"parent run {run.parent_run_id!r} does not exist")
-            conn.execute(t.runs.insert().values(values))
+            conn.execute(t.runs.insert(), values)
+            for table, rows in ((t.params, param_rows), (t.tags, tag_rows)):
+                if rows:
+                    conn.execute(
+                        table.insert(),
+                        [{"run_id": run_id, "key": k, "value": v} for k, v in rows.items()],
+                    )
 
-        self._write("start a run", action)
-        return self.get_run(run_id)
+        try:
+            self._write("start a run", action)
+        except exc.IntegrityError as error:
+            raise NotFoundError(
+                f"experiment {run.experiment_id!r} or environment {run.environment_id!r} "
+                "does not exist"
+            ) from error
+        start = from_ms(start_ms)
+        assert start is not None
+        return RunRecord(
+            **{k: v for k, v in run.__dict__.items()},
+            id=run_id, status="running", start_time=start, end_time=None, error=None,
+            deleted_time=None, params=param_rows, tags=tag_rows, metrics={},
+        )
 
     def get_run(self, run_id: str) -> RunRecord:
         """A run with its params, tags and latest metrics; NotFoundError if there is none."""
@@ -269,13 +325,8 @@ class SqlStore:
         )
 
     def _require_active(self, conn: Connection, run_ids: Iterable[str]) -> None:
-        wanted = set(run_ids)
-        found = {
-            row.id: row.status
-            for row in conn.execute(
-                sa.select(t.runs.c.id, t.runs.c.status).where(t.runs.c.id.in_(wanted))
-            )
-        }
+        wanted = list(set(run_ids))
+        found = {row.id: row.status for row in conn.execute(_RUN_STATUS, {"ids": wanted})}
         for run_id in sorted(wanted):
             if run_id not in found:
                 raise NotFoundError(f"no run {run_id!r}")
@@ -285,20 +336,27 @@ class SqlStore:
                     "it - start a new run"
                 )
 
-    def end_run(self, run_id: str, status: RunStatus, *, error: str | None = None) -> None:
-        """End a running run with ``status`` (finished, failed or killed)."""
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricRow] = (),
+    ) -> None:
+        """End a running run with ``status``, after writing its last ``metrics``, atomically."""
         if status not in RUN_STATUSES or status == "running":
-            raise InvalidValueError(
-                f"a run ends as finished, failed or killed, not {status!r}"
-            )
+            raise InvalidValueError(f"a run ends as finished, failed or killed, not {status!r}")
 
         def action(conn: Connection) -> None:
-            self._require_active(conn, [run_id])
-            conn.execute(
-                t.runs.update()
-                .where(t.runs.c.id == run_id)
-                .values(status=status, end_ms=self._clock(), error=error)
+            if metrics:
+                self._write_metrics(conn, metrics)
+            done = conn.execute(
+                _END_RUN,
+                {"run_id": run_id, "new_status": status, "end_ms": self._clock(), "new_error": error},
             )
+            if done.rowcount == 0:
+                self._require_active(conn, [run_id])  # raises the precise reason
 
         self._write("end a run", action)
 
@@ -388,47 +446,26 @@ class SqlStore:
 
     def log_metrics(self, rows: Sequence[MetricRow]) -> None:
         """Append metric rows (already validated by the caller) in one transaction."""
-        if not rows:
-            return
+        if rows:
+            self._write("log metrics", lambda conn: self._write_metrics(conn, rows))
+
+    def _write_metrics(self, conn: Connection, rows: Sequence[MetricRow]) -> None:
         latest: dict[tuple[str, str], MetricRow] = {}
         for row in rows:
             key = (row[0], row[1])
             seen = latest.get(key)
             if seen is None or (row[3], row[4]) >= (seen[3], seen[4]):
                 latest[key] = row
-
-        def action(conn: Connection) -> None:
-            self._require_active(conn, {row[0] for row in rows})
-            conn.execute(
-                t.metrics.insert(),
-                [
-                    {"run_id": r, "key": k, "value": v, "step": s, "timestamp_ms": ts}
-                    for r, k, v, s, ts in rows
-                ],
-            )
-            statement = self._insert(t.latest_metrics)
-            lm = t.latest_metrics
-            newer = (statement.excluded.step > lm.c.step) | (
-                (statement.excluded.step == lm.c.step)
-                & (statement.excluded.timestamp_ms >= lm.c.timestamp_ms)
-            )
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["run_id", "key"],
-                    set_={
-                        "value": statement.excluded.value,
-                        "step": statement.excluded.step,
-                        "timestamp_ms": statement.excluded.timestamp_ms,
-                    },
-                    where=newer,
-                ),
-                [
-                    {"run_id": r, "key": k, "value": v, "step": s, "timestamp_ms": ts}
-                    for r, k, v, s, ts in latest.values()
-                ],
-            )
-
-        self._write("log metrics", action)
+        self._require_active(conn, {row[0] for row in rows})
+        # The hot path: plain tuples straight to the driver's executemany.
+        conn.exec_driver_sql(self._metric_insert_sql, list(rows))
+        conn.execute(
+            self._latest_upsert,
+            [
+                {"run_id": r, "key": k, "value": v, "step": s, "timestamp_ms": ts}
+                for r, k, v, s, ts in latest.values()
+            ],
+        )
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every value logged for one metric of one run, by step then time."""

@@ -21,6 +21,7 @@ _lock = threading.RLock()
 _stores: dict[tuple[str, float], Store] = {}
 _artifact_stores: dict[str, ArtifactStore] = {}
 _writers: dict[int, MetricWriter] = {}
+_settings: dict[tuple[str, tuple[tuple[str, str], ...]], Settings] = {}
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def backends(
     settings: Settings | None = None,
 ) -> Backends:
     """Settings and stores in force: the ones passed in, else those the settings name."""
-    settings = settings or load_settings()
+    settings = settings or current_settings()
     with _lock:
         if store is None:
             key = (settings.resolved_tracking_uri(), settings.sqlite_busy_timeout)
@@ -51,6 +52,20 @@ def backends(
             if artifacts is None:
                 artifacts = _artifact_stores[uri] = open_artifact_store(uri)
     return Backends(settings, store, artifacts)
+
+
+def current_settings() -> Settings:
+    """The settings for the current folder and MLOOP_* variables (cached while they stay)."""
+    key = (os.getcwd(), tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("MLOOP_"))))
+    with _lock:
+        cached = _settings.get(key)
+    if cached is None:
+        cached = load_settings()
+        with _lock:
+            if len(_settings) > 64:
+                _settings.clear()
+            _settings[key] = cached
+    return cached
 
 
 def writer_for(store: Store, interval: float) -> MetricWriter:
@@ -91,6 +106,7 @@ def _after_fork_in_child() -> None:
     _writers.clear()
     _stores.clear()
     _artifact_stores.clear()
+    _settings.clear()
 
 
 atexit.register(_at_exit)

@@ -25,7 +25,9 @@ class _Auto:
 
 
 AUTO: Final = _Auto()
+# Per store, once per process: the environment row and the ids of experiments used so far.
 _env_ids: dict[int, str] = {}
+_experiment_ids: dict[tuple[int, str], str] = {}
 
 
 def start_run(
@@ -51,7 +53,10 @@ def start_run(
     """
     ctx = backends(store, artifacts, settings)
     experiment_name = experiment if experiment is not None else ctx.settings.experiment
-    exp = ctx.store.get_or_create_experiment(experiment_name)
+    exp_key = (id(ctx.store), experiment_name)
+    exp_id = _experiment_ids.get(exp_key)
+    if exp_id is None:
+        exp_id = _experiment_ids[exp_key] = ctx.store.get_or_create_experiment(experiment_name).id
     if isinstance(parent, _Auto):
         current = _active.current()
         parent_id = current.id if isinstance(current, Run) else None
@@ -68,7 +73,7 @@ def start_run(
         _env_ids[id(ctx.store)] = env_id
     record = ctx.store.create_run(
         NewRun(
-            experiment_id=exp.id,
+            experiment_id=exp_id,
             name=check_name(name, "run name") if name is not None else _default_name(),
             user=ctx.settings.user,
             kind=check_name(kind, "run kind"),
@@ -79,19 +84,19 @@ def start_run(
             git_remote=git.remote,
             command=command_line(),
             environment_id=env_id,
-        )
+        ),
+        params=_mapping(params, "params"),
+        tags=_mapping(tags, "tags"),
     )
     run = Run(record, ctx)
     _active.push(run)
-    try:
-        if params:
-            run.log_params(params)
-        if tags:
-            run.set_tags(tags)
-    except BaseException as error:
-        run.end("failed", error=f"{type(error).__name__}: {error}")
-        raise
     return run
+
+
+def _mapping(value: Mapping[str, Any] | None, what: str) -> Mapping[str, Any] | None:
+    if value is not None and not isinstance(value, Mapping):
+        raise InvalidValueError(f"{what} must be a mapping, not {type(value).__name__}")
+    return value
 
 
 _ADJECTIVES = ("brisk", "calm", "bold", "keen", "quiet", "swift", "warm", "wise", "bright", "lucky")

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_ERROR = 8000
+_INF = float("inf")
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63
 
 
 class Run:
@@ -103,15 +105,20 @@ class Run:
         ``step`` defaults to how many values of ``key`` this run has logged (0, 1, 2, ...);
         ``timestamp`` (seconds since the epoch) defaults to now. NaN and inf are refused.
         """
-        self._check_active()
+        if self._ended:
+            self._check_active()
         if key not in self._keys:
             check_key(key, "metric name")
             self._keys.add(key)
-        number = metric_value(key, value)
+        # Fast paths for the common exact types; everything else goes through the full checks.
+        if type(value) is float and -_INF < value < _INF:
+            number = value
+        else:
+            number = metric_value(key, value)
         with self._lock:
             if step is None:
                 step = self._steps.get(key, 0)
-            else:
+            elif type(step) is not int or not _MIN_STEP <= step < _MAX_STEP:
                 step = metric_step(key, step)
             self._steps[key] = step + 1
         ms = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
@@ -221,13 +228,12 @@ class Run:
         """Write every buffered metric, then end the run with ``status``. Idempotent."""
         if self._ended:
             return
-        try:
-            self._writer.flush()
-        finally:
-            self._ended = True
-            forget(self)
-            lost = self._writer.lost.pop(self.id, None)
-            self._store.end_run(self.id, status, error=error)
+        self._ended = True
+        forget(self)
+        self._writer.flush_with(
+            lambda rows: self._store.end_run(self.id, status, error=error, metrics=rows)
+        )
+        lost = self._writer.lost.pop(self.id, None)
         if lost is not None:
             raise RunNotActiveError(f"{lost[0]} metrics of run {self.id} were lost: {lost[1]}")
 

@@ -9,11 +9,13 @@ exception. A failed batch stays buffered and is retried; the next flush raises t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from mloop.errors import NotFoundError, RunNotActiveError
 from mloop.store import MetricRow, Store
 
 BATCH_SIZE = 20_000
+WAKE_EVERY = 2_000
 # Past this many waiting rows (the database is slow or down) the logging thread writes itself.
 MAX_BUFFERED = 1_000_000
 
@@ -41,7 +43,9 @@ class MetricWriter:
             waiting = len(self._buffer)
         if self._thread is None:
             self._start()
-        if waiting >= self.batch_size:
+        if waiting % WAKE_EVERY == 0:
+            # A burst is under way: write what is there now instead of at the next tick, so
+            # the database work overlaps the logging (sqlite3 releases the GIL while it works).
             self._wake.set()
             if waiting >= MAX_BUFFERED:
                 self.flush()
@@ -53,7 +57,7 @@ class MetricWriter:
             waiting = len(self._buffer)
         if self._thread is None:
             self._start()
-        if waiting >= self.batch_size:
+        if waiting >= WAKE_EVERY:
             self._wake.set()
 
     def _start(self) -> None:
@@ -85,22 +89,45 @@ class MetricWriter:
         Rows of a run that has ended or vanished can never be written: they are dropped, and
         counted in :attr:`lost`, instead of blocking the rows of every other run.
         """
+        self.flush_with(None)
+
+    def flush_with(self, finish: Callable[[list[MetricRow]], None] | None) -> None:
+        """Write every buffered row; the last batch goes to ``finish`` if one is given.
+
+        ``finish`` writes rows in a transaction of its own (``Run.end`` ends the run in the
+        same transaction as its last metrics). Rows that could not be written go back into
+        the buffer and the error is raised.
+        """
         with self._write_lock:
             with self._lock:
                 batch, self._buffer = self._buffer, []
             done = 0
             try:
-                while done < len(batch):
+                while len(batch) - done > (0 if finish is None else self.batch_size):
                     chunk = batch[done : done + self.batch_size]
-                    try:
-                        self.store.log_metrics(chunk)
-                    except (RunNotActiveError, NotFoundError):
-                        self._write_per_run(chunk)
+                    self._write(chunk)
                     done += len(chunk)
+                if finish is not None:
+                    rest = batch[done:]
+                    try:
+                        finish(rest)
+                    except (RunNotActiveError, NotFoundError):
+                        if not rest:
+                            raise
+                        self._write(rest)  # drops rows of runs that ended elsewhere
+                        done = len(batch)
+                        finish([])
+                    done = len(batch)
             except BaseException:
                 with self._lock:
                     self._buffer[:0] = batch[done:]
                 raise
+
+    def _write(self, chunk: list[MetricRow]) -> None:
+        try:
+            self.store.log_metrics(chunk)
+        except (RunNotActiveError, NotFoundError):
+            self._write_per_run(chunk)
 
     def _write_per_run(self, chunk: list[MetricRow]) -> None:
         by_run: dict[str, list[MetricRow]] = {}
