@@ -81,7 +81,7 @@ class Context:
     quick: bool
     console: Console
     peer_versions: dict[str, dict[str, str]] = field(default_factory=dict)
-    _scratch_root: Path | None = None
+    _scratch_root: Path | None = field(default=None, init=False)
 
     @property
     def mloop_python(self) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import shlex
 import sys
 import tempfile
@@ -51,6 +50,11 @@ def shown_command(argv: list[str]) -> str:
     return shlex.join([str(python), "bench/run.py", *argv])
 
 
+def shown_path(path: Path) -> str:
+    path, here = path.resolve(), Path.cwd()
+    return str(path.relative_to(here) if path.is_relative_to(here) else path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print_section(console, section)
             update_results(results, name, section_markdown(ctx, section, shown_command(argv)))
-            console.print(f"Updated the {name} section of {os.path.relpath(results)}")
+            console.print(f"Updated the {name} section of {shown_path(results)}")
     finally:
         ctx.close()
     return 1 if failed else 0

@@ -37,7 +37,8 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own project folder; no MLOOP_* from the caller leaks in."""
     for name in list(os.environ):
         if name.startswith("MLOOP_") and name not in (
-            "MLOOP_REQUIRE_SERVICES", "MLOOP_TEST_POSTGRES_URL",
+            "MLOOP_REQUIRE_SERVICES",
+            "MLOOP_TEST_POSTGRES_URL",
         ):
             monkeypatch.delenv(name)
     home = tmp_path / "project"
@@ -53,7 +54,7 @@ def postgres_admin() -> Iterator[sa.Engine]:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         engine.dispose()
         service_missing("PostgreSQL at 127.0.0.1:5432", error)
     yield engine

@@ -112,9 +112,7 @@ def _read_project_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read the settings in force for ``cwd`` (default: the current folder)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}

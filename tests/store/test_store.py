@@ -44,7 +44,11 @@ def test_bad_experiment_names_are_refused(store: SqlStore, name: object) -> None
 def test_run_round_trip(store: SqlStore) -> None:
     env_id = store.put_environment(Environment("3.11.7", "Linux", {"numpy": "2.0"}))
     run_id = new_run(
-        store, git_commit="a" * 40, git_dirty=True, git_branch="main", command="python t.py",
+        store,
+        git_commit="a" * 40,
+        git_dirty=True,
+        git_branch="main",
+        command="python t.py",
         environment_id=env_id,
     )
     run = store.get_run(run_id)
@@ -219,10 +223,19 @@ def test_unreferenced_artifacts_after_purge(store: SqlStore) -> None:
 
 
 def test_audit_log_records_actor_and_details(store: SqlStore) -> None:
-    store.audit(actor="ann", action="model.alias", object_type="model", object_id="churn",
-                details={"from": 1, "to": 2})
+    store.audit(
+        actor="ann",
+        action="model.alias",
+        object_type="model",
+        object_id="churn",
+        details={"from": 1, "to": 2},
+    )
     [entry] = store.list_audit(object_id="churn")
-    assert (entry.actor, entry.action, entry.details) == ("ann", "model.alias", {"from": 1, "to": 2})
+    assert (entry.actor, entry.action, entry.details) == (
+        "ann",
+        "model.alias",
+        {"from": 1, "to": 2},
+    )
 
 
 def test_search_runs_hydrates_in_order(store: SqlStore) -> None:

@@ -17,10 +17,16 @@ from mloop.store import SqlStore
 pytestmark = pytest.mark.slow
 
 
-def run_python(code: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -44,7 +50,9 @@ WRITER = """
 """
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_four_processes_log_2000_metrics_each_with_nothing_lost(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -53,13 +61,16 @@ def test_four_processes_log_2000_metrics_each_with_nothing_lost(
     SqlStore(url).close()  # migrate first so the children race on logging, not on creation
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(WRITER)], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", textwrap.dedent(WRITER)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(4)
     ]
     outputs = [proc.communicate(timeout=180) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "locked" not in err.lower()
     store = SqlStore(url)
@@ -121,16 +132,22 @@ def test_an_uncaught_exception_fails_the_run_with_every_metric(
 
 def test_ctrl_c_ends_the_run_as_killed(sqlite_url: str, tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
             import time, mloop
             with mloop.start_run(experiment="ctrl-c") as run:
                 run.log_metric("m", 1.0)
                 print(run.id, flush=True)
                 time.sleep(60)
             """
-        )],
-        env=child_env(sqlite_url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ),
+        ],
+        env=child_env(sqlite_url, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
@@ -148,8 +165,11 @@ def test_ctrl_c_ends_the_run_as_killed(sqlite_url: str, tmp_path: Path) -> None:
 def test_a_killed_writer_leaves_a_consistent_store(sqlite_url: str, tmp_path: Path) -> None:
     """SIGKILL mid-logging: the store stays readable and writable, committed rows stay."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
             import mloop
             with mloop.start_run(experiment="kill") as run:
                 print(run.id, flush=True)
@@ -158,8 +178,11 @@ def test_a_killed_writer_leaves_a_consistent_store(sqlite_url: str, tmp_path: Pa
                     run.log_metric("m", float(i), step=i)
                     i += 1
             """
-        )],
-        env=child_env(sqlite_url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ),
+        ],
+        env=child_env(sqlite_url, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None

@@ -45,7 +45,11 @@ def test_steps_count_up_per_key_by_default() -> None:
         run.log_metric("loss", 0.05)
     history = run.metric_history("loss")
     assert [(p.step, p.value) for p in history] == [
-        (0, 0.5), (1, 0.4), (2, 0.3), (10, 0.1), (11, 0.05),
+        (0, 0.5),
+        (1, 0.4),
+        (2, 0.3),
+        (10, 0.1),
+        (11, 0.05),
     ]
 
 
@@ -193,9 +197,8 @@ def test_log_artifact_of_a_missing_path() -> None:
 
 def test_log_artifact_refuses_a_hostile_name(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
-    with mloop.start_run() as run:
-        with pytest.raises((InvalidKeyError, UnsafePathError)):
-            run.log_artifact(tmp_path / "f", name="../../etc/passwd")
+    with mloop.start_run() as run, pytest.raises((InvalidKeyError, UnsafePathError)):
+        run.log_artifact(tmp_path / "f", name="../../etc/passwd")
 
 
 def test_search_runs_returns_a_frame() -> None:
@@ -203,7 +206,8 @@ def test_search_runs_returns_a_frame() -> None:
         with mloop.start_run(experiment="s", params={"model": "rf" if i % 2 else "lr"}) as run:
             run.log_metric("auc", 0.5 + i / 20)
     df = mloop.search_runs(
-        experiment="s", filter="metrics.auc > 0.6 and params.model = 'rf'",
+        experiment="s",
+        filter="metrics.auc > 0.6 and params.model = 'rf'",
         order_by=["metrics.auc DESC"],
     )
     assert list(df["metrics.auc"]) == pytest.approx([0.75, 0.65])

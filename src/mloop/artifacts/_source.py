@@ -14,6 +14,8 @@ from mloop.errors import ArtifactError, InvalidInputError, NotFoundError
 
 __all__ = ["source_chunks"]
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
 
 @contextmanager
 def source_chunks(path: str | os.PathLike[str]) -> Iterator[Iterator[bytes]]:
@@ -23,23 +25,32 @@ def source_chunks(path: str | os.PathLike[str]) -> Iterator[Iterator[bytes]]:
     fails part-way ArtifactError naming the file.
     """
     source = Path(path)
-    if source.is_dir():
-        raise InvalidInputError(
-            f"{str(source)!r} is a folder; store its files one by one (walk_files lists them)"
-        )
     try:
-        stream = open(source, "rb")  # noqa: SIM115 - closed by the with below
+        # Non-blocking, so that a named pipe is refused instead of waiting for a writer.
+        fd = os.open(source, _OPEN_FLAGS)
     except FileNotFoundError:
         raise NotFoundError(f"no file to store at {str(source)!r}") from None
     except OSError as exc:
+        if source.is_dir():  # Windows cannot open folders at all
+            raise _folder(source) from None
         raise ArtifactError(f"cannot read {str(source)!r}: {exc}") from exc
-    with stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise InvalidInputError(
-                f"{str(source)!r} is not a regular file (a pipe, socket or device?); "
-                "only regular files can be stored"
-            )
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise _folder(source)
+        raise InvalidInputError(
+            f"{str(source)!r} is not a regular file (a pipe, socket or device?); "
+            "only regular files can be stored"
+        )
+    with os.fdopen(fd, "rb") as stream:
         yield _chunks(stream, source)
+
+
+def _folder(source: Path) -> InvalidInputError:
+    return InvalidInputError(
+        f"{str(source)!r} is a folder; store its files one by one (walk_files lists them)"
+    )
 
 
 def _chunks(stream: BinaryIO, source: Path) -> Iterator[bytes]:

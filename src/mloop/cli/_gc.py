@@ -15,7 +15,8 @@ from mloop.cli._format import human_bytes
 from mloop.tracking import GcReport, backends, collect_garbage
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"(\d{1,9})\s*([smhdw])")
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+MAX_AGE = timedelta(days=36500)
 MAX_RUN_IDS = 10  # purged run ids listed; more are counted
 
 
@@ -27,7 +28,13 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration; write a whole number and a unit: "
             "90m, 12h, 30d, 2w (s, m, h, d, w)"
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        age = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        age = MAX_AGE + MAX_AGE
+    if age > MAX_AGE:
+        raise typer.BadParameter(f"{text!r} is too long ago; the longest is 36500d (100 years)")
+    return age
 
 
 def gc(
@@ -61,10 +68,8 @@ def gc(
 def render_report(report: GcReport, older_than: timedelta) -> None:
     console = stdout()
     if not (report.runs or report.artifact_records or report.blobs):
-        console.print(
-            f"Nothing to collect: no run was deleted more than {_age(older_than)} ago, and "
-            "no artifact is unused."
-        )
+        deleted = f"deleted more than {_age(older_than)} ago" if older_than else "deleted"
+        console.print(f"Nothing to collect: no run is {deleted}, and no artifact is unused.")
         return
     verb = "would be" if report.dry_run else "were"
     grid = Table.grid(padding=(0, 2))

@@ -1,7 +1,7 @@
 """The metadata store (paper component C7): runs, params, metrics, artifacts, lineage, audit.
 
-    >>> from mloop.store import open_store
-    >>> store = open_store("sqlite:///.mloop/mloop.db")       # doctest: +SKIP
+>>> from mloop.store import open_store
+>>> store = open_store("sqlite:///.mloop/mloop.db")       # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -67,7 +67,9 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> Engine:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"cannot create the folder for the SQLite store {path}: {error}") from error
+        raise ConfigError(
+            f"cannot create the folder for the SQLite store {path}: {error}"
+        ) from error
     engine = sa.create_engine(
         url.set(database=str(path)),
         connect_args={"timeout": busy_timeout, "check_same_thread": False},

@@ -47,7 +47,8 @@ _END_RUN = (
     t.runs.update()
     .where(t.runs.c.id == sa.bindparam("run_id"), t.runs.c.status == "running")
     .values(
-        status=sa.bindparam("new_status"), end_ms=sa.bindparam("end_ms"),
+        status=sa.bindparam("new_status"),
+        end_ms=sa.bindparam("end_ms"),
         error=sa.bindparam("new_error"),
     )
 )
@@ -62,9 +63,9 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
 class SqlStore:
     """The metadata store in a SQLite file or a PostgreSQL database.
 
-        >>> store = SqlStore("sqlite:///.mloop/mloop.db")      # doctest: +SKIP
-        >>> store.get_or_create_experiment("churn").name        # doctest: +SKIP
-        'churn'
+    >>> store = SqlStore("sqlite:///.mloop/mloop.db")      # doctest: +SKIP
+    >>> store.get_or_create_experiment("churn").name        # doctest: +SKIP
+    'churn'
     """
 
     def __init__(
@@ -114,7 +115,9 @@ class SqlStore:
         statement = self._insert(t.latest_metrics)
         lm = t.latest_metrics.c
         new = statement.excluded
-        newer = (new.step > lm.step) | ((new.step == lm.step) & (new.timestamp_ms >= lm.timestamp_ms))
+        newer = (new.step > lm.step) | (
+            (new.step == lm.step) & (new.timestamp_ms >= lm.timestamp_ms)
+        )
         return statement.on_conflict_do_update(
             index_elements=["run_id", "key"],
             set_={"value": new.value, "step": new.step, "timestamp_ms": new.timestamp_ms},
@@ -229,7 +232,9 @@ class SqlStore:
     ) -> RunRecord:
         """Start a run (status ``running``) with its first params and tags, in one transaction."""
         check_name(run.name, "run name")
-        param_rows = {check_key(k, "param name"): param_value(k, v) for k, v in (params or {}).items()}
+        param_rows = {
+            check_key(k, "param name"): param_value(k, v) for k, v in (params or {}).items()
+        }
         tag_rows = {check_key(k, "tag name"): tag_value(k, v) for k, v in (tags or {}).items()}
         run_id = new_id()
         start_ms = self._clock()
@@ -261,8 +266,15 @@ class SqlStore:
         assert start is not None
         return RunRecord(
             **{k: v for k, v in run.__dict__.items()},
-            id=run_id, status="running", start_time=start, end_time=None, error=None,
-            deleted_time=None, params=param_rows, tags=tag_rows, metrics={},
+            id=run_id,
+            status="running",
+            start_time=start,
+            end_time=None,
+            error=None,
+            deleted_time=None,
+            params=param_rows,
+            tags=tag_rows,
+            metrics={},
         )
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -353,7 +365,12 @@ class SqlStore:
                 self._write_metrics(conn, metrics)
             done = conn.execute(
                 _END_RUN,
-                {"run_id": run_id, "new_status": status, "end_ms": self._clock(), "new_error": error},
+                {
+                    "run_id": run_id,
+                    "new_status": status,
+                    "end_ms": self._clock(),
+                    "new_error": error,
+                },
             )
             if done.rowcount == 0:
                 self._require_active(conn, [run_id])  # raises the precise reason
@@ -363,9 +380,11 @@ class SqlStore:
     def _descendants(self, conn: Connection, run_id: str) -> list[str]:
         found, frontier = [run_id], [run_id]
         while frontier:
-            children = conn.execute(
-                sa.select(t.runs.c.id).where(t.runs.c.parent_run_id.in_(frontier))
-            ).scalars().all()
+            children = (
+                conn.execute(sa.select(t.runs.c.id).where(t.runs.c.parent_run_id.in_(frontier)))
+                .scalars()
+                .all()
+            )
             found.extend(children)
             frontier = list(children)
         return found
@@ -383,7 +402,11 @@ class SqlStore:
                     .values(deleted_ms=self._clock() if deleted else None)
                 )
             self._audit(
-                conn, actor, "run.delete" if deleted else "run.restore", "run", run_id,
+                conn,
+                actor,
+                "run.delete" if deleted else "run.restore",
+                "run",
+                run_id,
                 {"runs": len(ids)},
             )
 
@@ -531,8 +554,13 @@ class SqlStore:
                 conn.execute(
                     self._insert(t.artifacts)
                     .values(
-                        id=new_id(), digest=digest, kind=kind, size=size, uri=uri,
-                        meta=dict(meta), created_ms=self._clock(),
+                        id=new_id(),
+                        digest=digest,
+                        kind=kind,
+                        size=size,
+                        uri=uri,
+                        meta=dict(meta),
+                        created_ms=self._clock(),
                     )
                     .on_conflict_do_nothing(index_elements=["digest", "kind"])
                 )
@@ -559,12 +587,14 @@ class SqlStore:
                 return
             if existing is not None:
                 raise ConflictError(
-                    f"run {run_id} already has an {direction} named {name!r}; "
-                    "pick another name"
+                    f"run {run_id} already has an {direction} named {name!r}; pick another name"
                 )
             conn.execute(
                 t.lineage.insert().values(
-                    run_id=run_id, artifact_id=artifact_id, direction=direction, name=name,
+                    run_id=run_id,
+                    artifact_id=artifact_id,
+                    direction=direction,
+                    name=name,
                     created_ms=self._clock(),
                 )
             )
@@ -596,18 +626,33 @@ class SqlStore:
     # -- audit log --------------------------------------------------------------------------
 
     def _audit(
-        self, conn: Connection, actor: str, action: str, object_type: str, object_id: str,
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
         details: Mapping[str, Any] | None,
     ) -> None:
         conn.execute(
             t.audit_log.insert().values(
-                id=new_id(), time_ms=self._clock(), actor=actor, action=action,
-                object_type=object_type, object_id=object_id, details=dict(details or {}),
+                id=new_id(),
+                time_ms=self._clock(),
+                actor=actor,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                details=dict(details or {}),
             )
         )
 
     def audit(
-        self, *, actor: str, action: str, object_type: str, object_id: str,
+        self,
+        *,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
         details: Mapping[str, Any] | None = None,
     ) -> None:
         """Append an entry to the audit log."""
@@ -653,12 +698,14 @@ class SqlStore:
             return self._read("list deleted runs", action)
         return self._write("purge deleted runs", action)
 
-    def unreferenced_artifacts(self, *, created_before: datetime | None = None) -> list[ArtifactRecord]:
+    def unreferenced_artifacts(
+        self, *, created_before: datetime | None = None
+    ) -> list[ArtifactRecord]:
         """Artifact records that no lineage edge points at (candidates for gc)."""
         a, l = t.artifacts.c, t.lineage.c  # noqa: E741
-        query = sa.select(t.artifacts).where(
-            ~sa.exists().where(l.artifact_id == a.id)
-        ).order_by(a.id)
+        query = (
+            sa.select(t.artifacts).where(~sa.exists().where(l.artifact_id == a.id)).order_by(a.id)
+        )
         if created_before is not None:
             query = query.where(a.created_ms < to_ms(created_before))
         rows = self._read("list artifacts", lambda conn: conn.execute(query).all())

@@ -123,7 +123,7 @@ def metric_step(key: str, step: Any) -> int:
         raise InvalidValueError(
             f"step of metric {key!r} must be an integer, not {type(step).__name__}: {step!r}"
         )
-    step = int(step)
-    if not -(2**63) <= step < 2**63:
-        raise InvalidValueError(f"step of metric {key!r} is out of the 64-bit range: {step}")
-    return step
+    number = int(step)
+    if not -(2**63) <= number < 2**63:
+        raise InvalidValueError(f"step of metric {key!r} is out of the 64-bit range: {number}")
+    return number

@@ -1,12 +1,12 @@
 """Experiment tracking (paper components C7 and C2): runs, metrics, params, datasets, lineage.
 
-    import mloop
+import mloop
 
-    with mloop.start_run(experiment="churn", params={"C": 1.0}) as run:
-        run.log_metric("auc", 0.91)
-        run.log_dataset(train_df, name="customers", role="train")
+with mloop.start_run(experiment="churn", params={"C": 1.0}) as run:
+    run.log_metric("auc", 0.91)
+    run.log_dataset(train_df, name="customers", role="train")
 
-    mloop.search_runs(experiment="churn", filter="metrics.auc > 0.8")
+mloop.search_runs(experiment="churn", filter="metrics.auc > 0.8")
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
+from mloop.store import RunStatus
+
 
 class _Endable(Protocol):
-    def end(self, status: str = ..., *, error: str | None = ...) -> None: ...
+    def end(self, status: RunStatus = ..., *, error: str | None = ...) -> None: ...
 
 
 _local = threading.local()

@@ -56,7 +56,10 @@ def backends(
 
 def current_settings() -> Settings:
     """The settings for the current folder and MLOOP_* variables (cached while they stay)."""
-    key = (os.getcwd(), tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("MLOOP_"))))
+    key = (
+        os.getcwd(),
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("MLOOP_"))),
+    )
     with _lock:
         cached = _settings.get(key)
     if cached is None:
@@ -93,8 +96,7 @@ def _at_exit() -> None:
             writer.stop()
         except Exception as error:  # noqa: BLE001 - the interpreter is exiting: report, go on
             print(
-                f"mloop: {writer.pending()} buffered metrics could not be written at exit: "
-                f"{error}",
+                f"mloop: {writer.pending()} buffered metrics could not be written at exit: {error}",
                 file=sys.stderr,
             )
 

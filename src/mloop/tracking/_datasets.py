@@ -40,14 +40,16 @@ def profile(df: pd.DataFrame) -> dict[str, Any]:
             entry["top"] = {str(k): int(v) for k, v in series.value_counts().head(2).items()}
         elif pd.api.types.is_numeric_dtype(series.dtype):
             entry.update(
-                min=_number(series.min()), max=_number(series.max()),
-                mean=_number(series.mean()), std=_number(series.std()),
+                min=_number(series.min()),
+                max=_number(series.max()),
+                mean=_number(series.mean()),
+                std=_number(series.std()),
             )
         elif pd.api.types.is_datetime64_any_dtype(series.dtype):
             entry.update(min=str(series.min()), max=str(series.max()))
         else:
             counts = series.astype("string").value_counts()
-            entry["unique"] = int(len(counts))
+            entry["unique"] = len(counts)
             entry["top"] = {str(k): int(v) for k, v in counts.head(MAX_CATEGORIES).items()}
         columns[str(name)] = entry
     return columns

@@ -79,7 +79,7 @@ def environment(with_packages: bool = True) -> Environment:
     packages: dict[str, str] = {}
     if with_packages:
         for dist in importlib.metadata.distributions():
-            name = dist.metadata.get("Name")
+            name = dist.name
             if name:
                 packages[name.lower()] = dist.version
     return Environment(

@@ -36,7 +36,7 @@ def start_run(
     name: str | None = None,
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
-    parent: Run | str | None | _Auto = AUTO,
+    parent: Run | str | _Auto | None = AUTO,
     kind: str = "run",
     store: Store | None = None,
     artifacts: ArtifactStore | None = None,
@@ -104,9 +104,7 @@ _NOUNS = ("otter", "heron", "lynx", "finch", "maple", "comet", "river", "cedar",
 
 
 def _default_name() -> str:
-    return (
-        f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000):03d}"
-    )
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000):03d}"
 
 
 def active_run() -> Run | None:

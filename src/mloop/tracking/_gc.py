@@ -70,10 +70,15 @@ def collect_garbage(
             artifacts.delete(blob.digest)
     if not dry_run and (report.runs or report.blobs):
         store.audit(
-            actor=actor, action="gc", object_type="store", object_id=store.uri,
+            actor=actor,
+            action="gc",
+            object_type="store",
+            object_id=store.uri,
             details={
-                "runs": len(report.runs), "artifact_records": report.artifact_records,
-                "blobs": report.blobs, "bytes_freed": report.bytes_freed,
+                "runs": len(report.runs),
+                "artifact_records": report.artifact_records,
+                "blobs": report.blobs,
+                "bytes_freed": report.bytes_freed,
             },
         )
     return report

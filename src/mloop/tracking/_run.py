@@ -125,7 +125,10 @@ class Run:
         self._writer.add((self.id, key, number, step, ms))
 
     def log_metrics(
-        self, metrics: Mapping[str, float], step: int | None = None, *,
+        self,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        *,
         timestamp: float | None = None,
     ) -> None:
         """Record several metrics at the same step and time."""
@@ -169,7 +172,9 @@ class Run:
         self._check_active()
         self._store.set_tags(self.id, dict(tags))
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[LineageEdge]:
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None
+    ) -> list[LineageEdge]:
         """Store a file, or every file of a folder, as outputs of this run.
 
         Each file is stored once by content (sha256) and named ``<name>/<relative path>``
@@ -189,15 +194,22 @@ class Run:
                 full = prefix if prefix is not None else relname
             blob = self._backends.artifacts.put_file(file)
             record = self._store.record_artifact(
-                digest=blob.digest, kind="file", size=blob.size,
-                uri=self._backends.artifacts.uri, meta={},
+                digest=blob.digest,
+                kind="file",
+                size=blob.size,
+                uri=self._backends.artifacts.uri,
+                meta={},
             )
             self._store.link_artifact(self.id, record.id, "output", full)
             edges.append(LineageEdge(self.id, record, "output", full))
         return edges
 
     def log_dataset(
-        self, df: pd.DataFrame, *, name: str, role: str = "train",
+        self,
+        df: pd.DataFrame,
+        *,
+        name: str,
+        role: str = "train",
         direction: Literal["input", "output"] = "input",
     ) -> ArtifactRecord:
         """Store a DataFrame as a versioned Parquet dataset with its schema and profile.
@@ -241,7 +253,9 @@ class Run:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:

@@ -11,8 +11,17 @@ from mloop.store import RunRecord, Store
 from mloop.tracking._context import backends, flush_all
 
 BASE_COLUMNS = (
-    "run_id", "experiment_id", "name", "status", "start_time", "end_time", "user", "kind",
-    "parent_run_id", "git_commit", "git_dirty",
+    "run_id",
+    "experiment_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "user",
+    "kind",
+    "parent_run_id",
+    "git_commit",
+    "git_dirty",
 )
 
 
@@ -46,7 +55,10 @@ def search_runs(
             raise InvalidValueError("experiment must be a name or a list of names")
         experiment_ids = [the_store.get_experiment(n).id for n in names]
     runs = the_store.search_runs(
-        experiment_ids=experiment_ids, filter=filter, order_by=order_by, limit=limit,
+        experiment_ids=experiment_ids,
+        filter=filter,
+        order_by=order_by,
+        limit=limit,
         include_deleted=include_deleted,
     )
     return runs_to_frame(runs)
@@ -58,23 +70,33 @@ def runs_to_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
     extra: dict[str, dict[int, object]] = {}
     for i, run in enumerate(runs):
         for column, value in (
-            ("run_id", run.id), ("experiment_id", run.experiment_id), ("name", run.name),
-            ("status", run.status), ("start_time", run.start_time), ("end_time", run.end_time),
-            ("user", run.user), ("kind", run.kind), ("parent_run_id", run.parent_run_id),
-            ("git_commit", run.git_commit), ("git_dirty", run.git_dirty),
+            ("run_id", run.id),
+            ("experiment_id", run.experiment_id),
+            ("name", run.name),
+            ("status", run.status),
+            ("start_time", run.start_time),
+            ("end_time", run.end_time),
+            ("user", run.user),
+            ("kind", run.kind),
+            ("parent_run_id", run.parent_run_id),
+            ("git_commit", run.git_commit),
+            ("git_dirty", run.git_dirty),
         ):
             data[column].append(value)
         for prefix, values in (
-            ("metrics.", run.metrics), ("params.", run.params), ("tags.", run.tags),
+            ("metrics.", run.metrics),
+            ("params.", run.params),
+            ("tags.", run.tags),
         ):
-            for key, value in values.items():
-                extra.setdefault(prefix + key, {})[i] = value
+            for key, item in values.items():
+                extra.setdefault(prefix + key, {})[i] = item
     frame = pd.DataFrame(data)
     for column in ("start_time", "end_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     columns = {
-        name: pd.Series(values, index=list(values), dtype="float64" if name.startswith(
-            "metrics.") else "object").reindex(range(len(runs)))
+        name: pd.Series(
+            values, index=list(values), dtype="float64" if name.startswith("metrics.") else "object"
+        ).reindex(range(len(runs)))
         for name, values in sorted(extra.items())
     }
     if columns:

@@ -8,6 +8,7 @@ exception. A failed batch stays buffered and is retried; the next flush raises t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -73,10 +74,9 @@ class MetricWriter:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            try:
+            # A failed write keeps its rows buffered; the next flush (run end, exit) raises.
+            with contextlib.suppress(Exception):
                 self.flush()
-            except Exception:  # noqa: BLE001, S110 - rows stay buffered; the next flush raises
-                pass
 
     def pending(self) -> int:
         """How many rows wait to be written."""
