@@ -159,5 +159,3 @@ def big_file(tmp_path: Path) -> Path:
         for _ in range(50):
             out.write(os.urandom(1024 * 1024))
     return path
-
-

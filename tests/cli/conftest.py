@@ -7,7 +7,7 @@ read the same whichever conftest is in force.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -33,11 +33,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def cli(project: Path) -> Iterator[Invoke]:
+def cli(project: Path) -> Invoke:
     """Run ``mloop ARGS...`` in-process; a wide terminal unless ``columns`` says otherwise."""
     runner = CliRunner()
 
     def invoke(*args: str, columns: int = 200, env: Mapping[str, str] | None = None) -> Result:
         return runner.invoke(app, list(args), env={"COLUMNS": str(columns), **(env or {})})
 
-    yield invoke
+    return invoke

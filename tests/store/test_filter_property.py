@@ -256,51 +256,90 @@ def engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-orders = st.lists(st.tuples(st.sampled_from(FIELDS), st.booleans()), max_size=2)
+def search(engine: sa.Engine, all_runs: list[Run], **arguments: Any) -> list[str]:
+    """Store ``all_runs`` (replacing the last example's) and run the search query on them."""
+    with engine.begin() as conn:
+        store(conn, all_runs)
+        return list(conn.scalars(build_search_query(**arguments)))
 
 
-@settings(
+def order_by_text(order: list[tuple[tuple[str, str, str], bool]]) -> list[str]:
+    directions = {True: [" DESC", " desc"], False: ["", " ASC", " asc"]}
+    return [
+        render_field(kind, key) + directions[descending][len(key) % len(directions[descending])]
+        for (kind, key, _), descending in order
+    ]
+
+
+SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+@SETTINGS
 @given(
     all_runs=run_lists(),
-    tree=st.none() | trees | trees | trees,
-    order=orders,
+    filters=st.lists(trees, min_size=1, max_size=4),
     experiment_ids=st.none() | st.sampled_from([["e1"], ["e1", "e2"], []]),
     include_deleted=st.booleans(),
-    limit=st.none() | st.none() | st.integers(1, 4),
-    offset=st.sampled_from([0, 0, 0, 1, 2]),
 )
-def test_sql_agrees_with_python(
+def test_filters_match_what_python_says(
+    engine: sa.Engine,
+    all_runs: list[Run],
+    filters: list[Tree],
+    experiment_ids: list[str] | None,
+    include_deleted: bool,
+) -> None:
+    with engine.begin() as conn:
+        store(conn, all_runs)
+    for tree in filters:
+        query = build_search_query(
+            experiment_ids=experiment_ids,
+            filter=render(tree),
+            order_by=None,
+            limit=None,
+            include_deleted=include_deleted,
+        )
+        with engine.connect() as conn:
+            found = set(conn.scalars(query))
+        expected = {
+            run.id
+            for run in all_runs
+            if evaluate(tree, run) is True
+            and (include_deleted or not run.deleted)
+            and (experiment_ids is None or run.experiment in experiment_ids)
+        }
+        assert found == expected, render(tree)
+
+
+@SETTINGS
+@given(
+    all_runs=run_lists(),
+    tree=trees | st.none(),
+    order=st.lists(st.tuples(st.sampled_from(FIELDS), st.booleans()), max_size=3),
+    limit=st.none() | st.integers(1, 4),
+    offset=st.sampled_from([0, 0, 1, 3]),
+)
+def test_order_and_pages_match_python_sorting(
     engine: sa.Engine,
     all_runs: list[Run],
     tree: Tree | None,
     order: list[tuple[tuple[str, str, str], bool]],
-    experiment_ids: list[str] | None,
-    include_deleted: bool,
     limit: int | None,
     offset: int,
 ) -> None:
     query = build_search_query(
-        experiment_ids=experiment_ids,
+        experiment_ids=None,
         filter=None if tree is None else render(tree),
-        order_by=[
-            render_field(kind, key) + (" DESC" if descending else " asc" if key < "n" else "")
-            for (kind, key, _), descending in order
-        ],
+        order_by=order_by_text(order),
         limit=limit,
         offset=offset,
-        include_deleted=include_deleted,
     )
     with engine.begin() as conn:
         store(conn, all_runs)
         found = list(conn.scalars(query))
     matches = [
-        run
-        for run in all_runs
-        if (tree is None or evaluate(tree, run) is True)
-        and (include_deleted or not run.deleted)
-        and (experiment_ids is None or run.experiment in experiment_ids)
+        run for run in all_runs if (tree is None or evaluate(tree, run) is True) and not run.deleted
     ]
     expected = python_order(matches, order)
     assert found == expected[offset : None if limit is None else offset + limit]

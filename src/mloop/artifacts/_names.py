@@ -25,10 +25,12 @@ _ALLOWED = (
     "no '..', no leading '/' or drive, no backslashes, no control characters, "
     "no %XX escapes, no leading '~'"
 )
-_DRIVE = re.compile(r"[A-Za-z]:")
+# Windows reads any character before a colon as a drive ("C:x", and "0:x" too).
+_DRIVE = re.compile(r"[^/]:")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # Characters Unicode calls control (Cc), format (Cf: invisible, bidi overrides) or surrogate.
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{port}{n}" for port in ("COM", "LPT") for n in (*"123456789", "¹", "²", "³")}
@@ -39,7 +41,8 @@ def safe_relpath(name: object) -> str:
     """Check a user-given artifact name and return it in normal form (POSIX, no ``.`` parts).
 
     ``"./model//weights.bin"`` becomes ``"model/weights.bin"``: ``.`` segments, empty segments
-    and a trailing ``/`` are dropped. Anything that could point outside the folder the name
+    and a trailing ``/`` are dropped, and the text is put in Unicode NFC form (so ``é`` typed
+    on macOS and on Linux is the same name). Anything that could point outside the folder the name
     is joined to raises :class:`~mloop.errors.UnsafePathError`: ``..`` segments, absolute
     paths (``/x``, ``C:\\x``, ``C:x``, ``\\\\server\\share``), backslashes, control and
     invisible characters, ``%XX`` escapes (``%2e%2e``, ``%252e``), a leading ``~``, segments
@@ -52,8 +55,8 @@ def safe_relpath(name: object) -> str:
     """
     if not isinstance(name, str):
         raise UnsafePathError(f"artifact name must be a str, not {type(name).__name__}; {_ALLOWED}")
-    normal = _check(name, name)
-    folded = unicodedata.normalize("NFKC", name)
+    normal = _check(name if name.isascii() else unicodedata.normalize("NFC", name), name)
+    folded = name if name.isascii() else unicodedata.normalize("NFKC", name)
     if folded != name:
         _check(folded, name, note=f" (its Unicode NFKC form {_show(folded)})")
     return normal
@@ -97,15 +100,16 @@ def _check(text: str, original: str, note: str = "") -> str:
         raise bad("it is empty")
     if len(text) > MAX_NAME_CHARS:
         raise bad(f"it is {len(text)} characters long, more than {MAX_NAME_CHARS}")
-    for char in text:
-        if unicodedata.category(char) in _HIDDEN_CATEGORIES:
-            raise bad(f"it contains the control or invisible character {char!r}")
+    if (hidden := _hidden_char(text)) is not None:
+        raise bad(f"it contains the control or invisible character {hidden!r}")
     if "\\" in text:
         raise bad("it contains a backslash")
     if escape := _PERCENT_ESCAPE.search(text):
         raise bad(f"it contains the URL escape {escape.group()!r}")
-    if text.startswith("/") or _DRIVE.match(text):
+    if text.startswith("/"):
         raise bad("it is an absolute path")
+    if _DRIVE.match(text):
+        raise bad("it starts with a Windows drive such as 'C:'")
     segments = [segment for segment in text.split("/") if segment not in ("", ".")]
     if not segments:
         raise bad("it names no file, only the folder itself")
@@ -121,6 +125,14 @@ def _check(text: str, original: str, note: str = "") -> str:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise bad(f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
     return "/".join(segments)
+
+
+def _hidden_char(text: str) -> str | None:
+    """Return the first control, invisible or surrogate character in ``text``, if any."""
+    if text.isascii():  # the common case, without a per-character lookup
+        found = _ASCII_CONTROL.search(text)
+        return found.group() if found else None
+    return next((c for c in text if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
 
 
 def _show(text: str) -> str:

@@ -52,7 +52,7 @@ def render_result(result: DemoResult) -> None:
             f"in {human_duration(timedelta(seconds=result.seconds))}.",
         )
     )
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("metric", no_wrap=True)
     table.add_column("latest", justify="right")
     table.add_column("values", justify="right")

@@ -28,8 +28,10 @@ def human_bytes(size: int) -> str:
 
 
 def human_duration(delta: timedelta) -> str:
-    """``timedelta(seconds=63)`` → ``'1m 03s'``; sub-minute durations keep one decimal."""
+    """``timedelta(seconds=63)`` → ``'1m 03s'``; ``'4.2s'`` under a minute, ``'12ms'`` under 1s."""
     seconds = max(delta.total_seconds(), 0.0)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     whole = int(seconds)

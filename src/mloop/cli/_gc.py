@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from mloop.cli._console import stdout
@@ -66,28 +65,32 @@ def gc(
 
 
 def render_report(report: GcReport, older_than: timedelta) -> None:
+    """Say what was purged (or, on a dry run, would be)."""
     console = stdout()
+    deleted = f"deleted more than {_age(older_than)} ago" if older_than else "deleted"
     if not (report.runs or report.artifact_records or report.blobs):
-        deleted = f"deleted more than {_age(older_than)} ago" if older_than else "deleted"
-        console.print(f"Nothing to collect: no run is {deleted}, and no artifact is unused.")
+        console.print(f"Nothing to collect: no runs {deleted}, no unused artifacts.")
         return
-    verb = "would be" if report.dry_run else "were"
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(justify="right", style="bold")
-    grid.add_column()
-    grid.add_row(str(len(report.runs)), f"runs deleted more than {_age(older_than)} ago")
-    grid.add_row(str(report.artifact_records), "artifact records no run uses")
-    grid.add_row(str(report.blobs), f"stored files ({human_bytes(report.bytes_freed)})")
-    console.print(f"Dry run: these {verb} purged." if report.dry_run else f"These {verb} purged.")
-    console.print(grid)
+    if report.dry_run:
+        console.print("Dry run, nothing was deleted. mloop gc would purge:")
+    else:
+        console.print("Purged:")
+    runs = f"  {_plural(len(report.runs), 'run')} {deleted}"
     if report.runs:
         listed = ", ".join(report.runs[:MAX_RUN_IDS])
         extra = len(report.runs) - MAX_RUN_IDS
-        console.print(
-            Text(f"runs: {listed}" + (f" and {extra} more" if extra > 0 else ""), style="dim")
-        )
+        runs += f": {listed}" + (f" and {extra} more" if extra > 0 else "")
+    console.print(runs)
+    console.print(f"  {_plural(report.artifact_records, 'artifact record')} no run uses")
+    console.print(
+        f"  {_plural(report.blobs, 'stored file')}, {human_bytes(report.bytes_freed)} in all"
+    )
     if report.dry_run:
-        console.print(Text("Run without --dry-run to purge them.", style="dim"))
+        console.print(Text("Run it without --dry-run to purge them.", style="dim"))
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _age(delta: timedelta) -> str:

@@ -290,16 +290,18 @@ class SqlStore:
         params: dict[str, dict[str, str]] = {}
         tags: dict[str, dict[str, str]] = {}
         metrics: dict[str, dict[str, float]] = {}
+        lm = t.latest_metrics.c
         for chunk in _chunks(run_ids):
-            for row in conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(chunk))):
+            for row in conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(chunk))).all():
                 rows[row.id] = row
             for table, into in ((t.params, params), (t.tags, tags)):
                 query = sa.select(table.c.run_id, table.c.key, table.c.value)
-                for run_id, key, value in conn.execute(query.where(table.c.run_id.in_(chunk))):
+                for run_id, key, value in conn.execute(
+                    query.where(table.c.run_id.in_(chunk))
+                ).all():
                     into.setdefault(run_id, {})[key] = value
-            lm = t.latest_metrics.c
             query = sa.select(lm.run_id, lm.key, lm.value).where(lm.run_id.in_(chunk))
-            for run_id, key, value in conn.execute(query):
+            for run_id, key, value in conn.execute(query).all():
                 metrics.setdefault(run_id, {})[key] = value
         return [
             self._run(rows[i], params.get(i, {}), tags.get(i, {}), metrics.get(i, {}))

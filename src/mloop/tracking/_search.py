@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -66,39 +68,35 @@ def search_runs(
 
 def runs_to_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run; metrics, params and tags spread into prefixed columns."""
-    data: dict[str, list[object]] = {c: [] for c in BASE_COLUMNS}
-    extra: dict[str, dict[int, object]] = {}
-    for i, run in enumerate(runs):
-        for column, value in (
-            ("run_id", run.id),
-            ("experiment_id", run.experiment_id),
-            ("name", run.name),
-            ("status", run.status),
-            ("start_time", run.start_time),
-            ("end_time", run.end_time),
-            ("user", run.user),
-            ("kind", run.kind),
-            ("parent_run_id", run.parent_run_id),
-            ("git_commit", run.git_commit),
-            ("git_dirty", run.git_dirty),
-        ):
-            data[column].append(value)
-        for prefix, values in (
-            ("metrics.", run.metrics),
-            ("params.", run.params),
-            ("tags.", run.tags),
-        ):
-            for key, item in values.items():
-                extra.setdefault(prefix + key, {})[i] = item
+    n = len(runs)
+    data: dict[str, list[Any]] = {
+        "run_id": [r.id for r in runs],
+        "experiment_id": [r.experiment_id for r in runs],
+        "name": [r.name for r in runs],
+        "status": [r.status for r in runs],
+        "start_time": [r.start_time for r in runs],
+        "end_time": [r.end_time for r in runs],
+        "user": [r.user for r in runs],
+        "kind": [r.kind for r in runs],
+        "parent_run_id": [r.parent_run_id for r in runs],
+        "git_commit": [r.git_commit for r in runs],
+        "git_dirty": [r.git_dirty for r in runs],
+    }
+    extra: dict[str, list[Any]] = {}
+    for prefix, attribute in (("metrics.", "metrics"), ("params.", "params"), ("tags.", "tags")):
+        for i, run in enumerate(runs):
+            for key, item in getattr(run, attribute).items():
+                column = extra.get(prefix + key)
+                if column is None:
+                    column = extra[prefix + key] = [None] * n
+                column[i] = item
+    for name in sorted(extra):
+        values = extra[name]
+        if name.startswith("metrics."):
+            data[name] = [math.nan if v is None else v for v in values]
+        else:
+            data[name] = values
     frame = pd.DataFrame(data)
     for column in ("start_time", "end_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
-    columns = {
-        name: pd.Series(
-            values, index=list(values), dtype="float64" if name.startswith("metrics.") else "object"
-        ).reindex(range(len(runs)))
-        for name, values in sorted(extra.items())
-    }
-    if columns:
-        frame = pd.concat([frame, pd.DataFrame(columns)], axis=1)
     return frame

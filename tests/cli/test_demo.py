@@ -1,0 +1,84 @@
+"""mloop demo: a real training run, recorded in the project folder."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mloop.demo import MAX_ROWS, MIN_ROWS, load_data, run_demo
+from mloop.errors import InvalidValueError
+from mloop.tracking import backends
+
+from .helpers import Invoke
+
+METRICS = {
+    "cv_auc": 1,
+    "fold_accuracy": 5,
+    "fold_auc": 5,
+    "learning_curve_auc": 5,
+    "test_accuracy": 1,
+    "test_auc": 1,
+    "test_log_loss": 1,
+}
+
+
+def test_run_demo_records_a_complete_run(project: Path) -> None:
+    result = run_demo(rows=120)
+    assert result.experiment == "demo"
+    assert (result.rows, result.train_rows, result.test_rows) == (120, 90, 30)
+    assert result.steps == METRICS
+    assert 0.5 < result.metrics["test_auc"] <= 1
+    assert result.params["rows"] == "120"
+    names = {(edge.direction, edge.name) for edge in result.lineage}
+    assert names == {
+        ("input", "datasets/train/breast_cancer"),
+        ("input", "datasets/test/breast_cancer"),
+        ("output", "datasets/predictions/breast_cancer_predictions"),
+        ("output", "report.md"),
+    }
+    run = backends().store.get_run(result.run_id)
+    assert run.status == "finished"
+    assert run.tags["mloop.demo"] == "true"
+    curve = backends().store.get_metric_history(result.run_id, "learning_curve_auc")
+    assert [point.step for point in curve] == [20, 22, 45, 68, 90]
+    report = next(edge.artifact for edge in result.lineage if edge.name == "report.md")
+    text = backends().artifacts.get_bytes(report.digest).decode()
+    assert text.startswith("# mloop demo")
+    assert "Confusion matrix" in text
+
+
+def test_same_rows_same_datasets(project: Path) -> None:
+    first, second = run_demo(rows=MIN_ROWS), run_demo(rows=MIN_ROWS)
+    digests = [{e.name: e.artifact.digest for e in r.lineage} for r in (first, second)]
+    assert digests[0]["datasets/train/breast_cancer"] == digests[1]["datasets/train/breast_cancer"]
+
+
+@pytest.mark.parametrize("rows", [0, MIN_ROWS - 1, MAX_ROWS + 1, -5])
+def test_load_data_refuses_sizes_it_cannot_serve(rows: int) -> None:
+    with pytest.raises(InvalidValueError, match="569"):
+        load_data(rows)
+
+
+def test_demo_command_in_an_empty_folder(cli: Invoke, project: Path) -> None:
+    result = cli("demo", "--rows", "100", columns=100)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    [run_id] = re.findall(r"mloop runs show ([0-9a-f-]{36})", out)
+    for key in METRICS:
+        assert key in out
+    assert "in experiment demo" in out
+    assert (project / ".mloop" / "mloop.db").is_file()
+    assert str(project / ".mloop") in out
+    shown = cli("runs", "show", run_id)
+    assert shown.exit_code == 0, shown.output
+    assert "report.md" in shown.stdout
+    assert "datasets/train/breast_cancer" in shown.stdout
+
+
+@pytest.mark.parametrize("rows", ["10", "570", "many"])
+def test_demo_rows_out_of_range_is_a_usage_error(cli: Invoke, rows: str) -> None:
+    result = cli("demo", "--rows", rows)
+    assert result.exit_code == 2
+    assert "--rows" in result.stderr
