@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mloop.artifacts import ArtifactStore, open_artifact_store
+from mloop.artifacts import ArtifactStore, FsspecArtifactStore, open_artifact_store
 
 
 @dataclass
@@ -34,7 +34,18 @@ class Backend:
 
 def _local(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     root = tmp_path / "store"
+    return Backend("local", open_artifact_store(root), *_raw_folder_access(root))
 
+
+def _fsspec_file(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
+    # fsspec's local file system has no atomic single write, so this covers the temp-key path;
+    # its uri (file://...) reopens as a LocalArtifactStore: the two share one layout.
+    root = tmp_path / "store"
+    store = FsspecArtifactStore(root.as_uri())
+    return Backend("fsspec-file", store, *_raw_folder_access(root))
+
+
+def _raw_folder_access(root: Path) -> tuple[Callable[[str, bytes], None], Callable[[], list[str]]]:
     def write_raw(key: str, data: bytes) -> None:
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +54,7 @@ def _local(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     def keys() -> list[str]:
         return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
 
-    return Backend("local", open_artifact_store(root), write_raw, keys)
+    return write_raw, keys
 
 
 def _memory(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
@@ -72,6 +83,8 @@ def _s3(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
         "key": "testing",
         "secret": "testing",
         "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        # S3's smallest part size, so that the big-file test makes a real multipart upload
+        "default_block_size": 5 * 1024 * 1024,
     }
 
     def write_raw(key: str, data: bytes) -> None:
@@ -92,6 +105,7 @@ def _s3(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
 
 BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
     "local": _local,
+    "fsspec-file": _fsspec_file,
     "memory": _memory,
     "s3": _s3,
 }
@@ -151,11 +165,14 @@ def _boto3_client(endpoint: str) -> Any:
     )
 
 
-@pytest.fixture
-def big_file(tmp_path: Path) -> Path:
-    """A 50 MiB file of random bytes (bigger than any single read or upload part)."""
-    path = tmp_path / "big.bin"
+BIG_FILE_MIB = 24
+
+
+@pytest.fixture(scope="session")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 24 MiB file of random bytes: 24 reads, 3 x the one-request upload limit, 5 S3 parts."""
+    path = tmp_path_factory.mktemp("big") / "big.bin"
     with path.open("wb") as out:
-        for _ in range(50):
+        for _ in range(BIG_FILE_MIB):
             out.write(os.urandom(1024 * 1024))
     return path

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mloop._version import __version__
+from mloop import __version__
 from mloop.cli._errors import MloopGroup, one_line
 from mloop.errors import NotFoundError
 

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from mloop.errors import IntegrityError
+from mloop.errors import IntegrityError, InvalidInputError
 
 __all__ = ["download", "fsync_folder", "publish", "write_temp"]
 
@@ -54,6 +54,8 @@ def publish(temp: Path, dest: Path) -> None:
 
 def download(chunks: Iterable[bytes], dest: Path, digest: str) -> None:
     """Write ``chunks`` to ``dest`` atomically, but only if their sha256 is ``digest``."""
+    if dest.is_dir():
+        raise InvalidInputError(f"cannot write a blob to {str(dest)!r}: it is a folder")
     dest.parent.mkdir(parents=True, exist_ok=True)
     temp, actual, _ = write_temp(chunks, dest.parent)
     if actual != digest:

@@ -171,7 +171,11 @@ class FsspecArtifactStore:
 
     def _through_temp(self, key: str, write: Callable[[str], None]) -> None:
         """Call ``write(temp_key)``, then move the temp object to ``key``; no temp is left."""
-        temp = f"{self._root}/tmp/{os.urandom(16).hex()}"  # noqa: S108 - below the store's root
+        temp_folder = f"{self._root}/tmp"  # noqa: S108 - a folder below the store's root
+        temp = f"{temp_folder}/{os.urandom(16).hex()}"
+        if not self._atomic_writes:  # a file system with real folders (sftp, file, ...)
+            self._fs.makedirs(temp_folder, exist_ok=True)
+            self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
         try:
             write(temp)
             self._fs.mv(temp, key)

@@ -54,11 +54,15 @@ class LocalArtifactStore:
 
     def put_bytes(self, data: bytes) -> Blob:
         """Store ``data``; return its Blob. Bytes already stored are not written again."""
+        digest = sha256_bytes(data)
+        found = self._lstat(digest)
+        if found is not None and stat.S_ISREG(found.st_mode) and found.st_size == len(data):
+            return Blob(digest=digest, size=len(data))
         return self._put([data])
 
     def get_bytes(self, digest: str) -> bytes:
         """Return the blob's bytes after checking their sha256."""
-        with self._open_blob(digest) as blob, translate_oserrors(f"read blob {digest}", self.uri):
+        with translate_oserrors(f"read blob {digest}", self.uri), self._open_blob(digest) as blob:
             data = blob.read()
         if (actual := sha256_bytes(data)) != digest:
             raise IntegrityError(
@@ -68,7 +72,7 @@ class LocalArtifactStore:
 
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
         """Copy the blob to ``dest`` through a temp file, renamed only once the sha256 matches."""
-        with self._open_blob(digest) as blob, translate_oserrors(f"copy blob {digest}", self.uri):
+        with translate_oserrors(f"copy blob {digest}", self.uri), self._open_blob(digest) as blob:
             download(iter_chunks(blob), Path(dest), digest)
 
     def exists(self, digest: str) -> bool:
@@ -133,6 +137,8 @@ class LocalArtifactStore:
 
     def _open_blob(self, digest: str) -> BinaryIO:
         path = self._path(digest)
+        if path.is_symlink():  # O_NOFOLLOW below closes the race where the OS has it
+            raise self._tampered(f"blob {digest}", "is a symlink")
         try:
             fd = os.open(path, _READ_FLAGS)
         except FileNotFoundError:

@@ -42,8 +42,8 @@ def safe_relpath(name: object) -> str:
 
     ``"./model//weights.bin"`` becomes ``"model/weights.bin"``: ``.`` segments, empty segments
     and a trailing ``/`` are dropped, and the text is put in Unicode NFC form (so ``é`` typed
-    on macOS and on Linux is the same name). Anything that could point outside the folder the name
-    is joined to raises :class:`~mloop.errors.UnsafePathError`: ``..`` segments, absolute
+    on macOS and on Linux is the same name). Anything that could point outside the folder the
+    name is joined to raises :class:`~mloop.errors.UnsafePathError`: ``..`` segments, absolute
     paths (``/x``, ``C:\\x``, ``C:x``, ``\\\\server\\share``), backslashes, control and
     invisible characters, ``%XX`` escapes (``%2e%2e``, ``%252e``), a leading ``~``, segments
     ending in ``.`` or a space (Windows strips those), Windows device names (``CON``,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mloop._version import __version__
+from mloop import __version__
 from mloop.cli import _demo, _experiments, _gc, _info, _runs
 from mloop.cli._errors import DEBUG_ENV, DEBUG_KEY, MloopGroup
 

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from mloop.cli._console import stdout
 from mloop.cli._format import human_duration, number
-from mloop.demo import DATASET_NAME, MAX_ROWS, MIN_ROWS, DemoResult, run_demo
+from mloop.demo import MAX_ROWS, MIN_ROWS, DemoResult, run_demo
 
 
 def demo(
@@ -42,33 +42,42 @@ def demo(
 
 
 def render_result(result: DemoResult) -> None:
+    """Print the run's metrics, where it was recorded, and what to run next."""
     console = stdout()
+    took = human_duration(timedelta(seconds=result.seconds))
     console.print(
         Text.assemble(
-            ("Trained ", ""),
+            "Trained a ",
             (result.model, "bold"),
-            f" on the {DATASET_NAME} data set: {result.rows} rows "
-            f"({result.train_rows} train, {result.test_rows} test), "
-            f"in {human_duration(timedelta(seconds=result.seconds))}.",
+            f" on scikit-learn's breast-cancer data ({result.rows} rows: {result.train_rows} "
+            f"train, {result.test_rows} test) in {took}.",
         )
     )
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    console.print()
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("metric", no_wrap=True)
     table.add_column("latest", justify="right")
-    table.add_column("values", justify="right")
+    table.add_column("values logged", justify="right")
     for key, value in result.metrics.items():
         table.add_row(key, number(value), str(result.steps.get(key, 1)))
     console.print(table)
+    console.print()
     inputs = sum(1 for edge in result.lineage if edge.direction == "input")
     outputs = len(result.lineage) - inputs
     console.print(
         Text.assemble(
-            "Run ",
+            "Recorded run ",
             (result.run_id, "bold cyan"),
             f" ({result.run_name}) in experiment ",
             (result.experiment, "bold"),
-            f": {len(result.params)} params, "
-            f"{len(result.metrics)} metrics, {inputs} input and {outputs} output artifacts.",
+            f": {len(result.params)} params, {len(result.metrics)} metrics, "
+            f"{inputs} input and {outputs} output artifacts.",
         )
     )
     console.print(Text(f"Metadata: {result.tracking_uri}", style="dim"))

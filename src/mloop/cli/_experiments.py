@@ -50,7 +50,13 @@ def list_experiments(
         console.print("No experiments yet. Create one with: mloop demo")
         return
     described = any(e.description for e in experiments)
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("id", no_wrap=True, style="cyan")
     table.add_column("name", overflow="fold")
     table.add_column("created", no_wrap=True)

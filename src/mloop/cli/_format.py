@@ -52,11 +52,17 @@ def local_time(when: datetime | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").rstrip()
 
 
-def short_time(when: datetime, now: datetime | None = None) -> str:
-    """An aware datetime in the local time zone, to the minute; the year only if not this one."""
+def ago(when: datetime, now: datetime | None = None) -> str:
+    """How long ago, compactly: ``'45s ago'``, ``'12m ago'``, ``'3h ago'``, ``'6d ago'``;
+    older times as a local date (``'11-02'``, or ``'2025-11-02'`` if not this year)."""
+    now = now or datetime.now(UTC)
+    seconds = max(int((now - when).total_seconds()), 0)
+    for size, unit in ((60, "s"), (3600, "m"), (86400, "h"), (7 * 86400, "d")):
+        if seconds < size:
+            step = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+            return f"{seconds // step}{unit} ago"
     local = when.astimezone()
-    this_year = (now or datetime.now(UTC)).astimezone().year
-    return local.strftime("%m-%d %H:%M" if local.year == this_year else "%Y-%m-%d %H:%M")
+    return local.strftime("%m-%d" if local.year == now.astimezone().year else "%Y-%m-%d")
 
 
 def number(value: float, digits: int = 4) -> str:

@@ -8,7 +8,7 @@ import sys
 
 from rich.table import Table
 
-from mloop._version import __version__
+from mloop import __version__
 from mloop.cli._console import stdout
 from mloop.config import PROJECT_FILE, find_project_dir, load_settings
 

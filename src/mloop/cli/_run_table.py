@@ -17,12 +17,12 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from mloop.cli._format import human_duration, number, short_time, status
+from mloop.cli._format import ago, human_duration, number, status
 from mloop.store import RunRecord
 
 METRIC_WIDTH = 14  # a metric column's widest; longer names fold onto a second header line
 NAME_WIDTH = 28
-NAME_MIN = 12  # the name column may be shortened to this to make room
+NAME_MIN = 20  # the name column may be shortened to this to make room
 _UNLIMITED = 100_000
 
 
@@ -61,7 +61,13 @@ def build_table(
 ) -> Table:
     """The runs table with ``layout``'s columns; an experiment column if names are given."""
     now = now or datetime.now(UTC)
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("run id", no_wrap=True, min_width=36, style="cyan")
     table.add_column("name", max_width=NAME_WIDTH, overflow="ellipsis", no_wrap=True)
     if experiments is not None:
@@ -79,7 +85,7 @@ def build_table(
             cells.append(experiments.get(run.experiment_id, run.experiment_id))
         cells.append(status(run.status, deleted=run.deleted_time is not None))
         if layout.started:
-            cells.append(short_time(run.start_time, now))
+            cells.append(ago(run.start_time, now))
         if layout.duration:
             if run.end_time is not None:
                 cells.append(human_duration(run.end_time - run.start_time))

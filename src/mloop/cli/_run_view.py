@@ -100,7 +100,13 @@ def _metrics(metrics: Mapping[str, float]) -> Table:
 
 
 def _lineage(edges: list[LineageEdge]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("", no_wrap=True)
     table.add_column("name", overflow="fold")
     table.add_column("kind", no_wrap=True)

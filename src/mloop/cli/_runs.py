@@ -100,7 +100,7 @@ def list_runs(
         if filter or experiment:
             console.print("No runs match.")
         else:
-            console.print("No runs yet. Record one with: mloop demo")
+            console.print(f"No runs yet in {store.uri}. Record one with: mloop demo")
         return
     several = len({run.experiment_id for run in runs}) > 1
     table, hidden = fitting_table(

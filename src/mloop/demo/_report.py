@@ -26,8 +26,9 @@ def render_report(evaluation: Evaluation) -> str:
     lines = [
         "# mloop demo: breast-cancer classifier",
         "",
-        f"Model: {e.model}. Data: scikit-learn's breast-cancer set, {e.rows} rows "
-        f"({e.train_rows} train, {e.test_rows} test); target 1 = benign, 0 = malignant.",
+        f"Model: {e.model} on standardized features. Data: scikit-learn's breast-cancer set, "
+        f"{e.rows} rows ({e.train_rows} train, {e.test_rows} test); target 1 = benign, "
+        "0 = malignant.",
         "",
         "## Cross-validation on the training set",
         "",

@@ -17,14 +17,14 @@ from sklearn.preprocessing import StandardScaler
 
 from mloop.artifacts import ArtifactStore
 from mloop.config import Settings
-from mloop.demo._data import DATASET_NAME, TARGET, DemoData, load_data
+from mloop.demo._data import DATASET_NAME, TARGET, TEST_SIZE, DemoData, load_data
 from mloop.demo._report import Evaluation, write_report
 from mloop.store import LineageEdge, Store
 from mloop.tracking import Run, backends, start_run
 
 DEMO_EXPERIMENT = "demo"
 RUN_NAME = "breast-cancer-logreg"
-MODEL = "logistic regression (standardized features)"
+MODEL = "logistic regression"
 C = 1.0
 MAX_ITER = 1000
 FOLDS = 5
@@ -74,7 +74,7 @@ def run_demo(
         "C": C,
         "max_iter": MAX_ITER,
         "cv_folds": FOLDS,
-        "test_size": round(len(data.test) / data.rows, 3),
+        "test_size": TEST_SIZE,
         "rows": data.rows,
         "seed": seed,
     }

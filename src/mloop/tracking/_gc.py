@@ -59,11 +59,17 @@ def collect_garbage(
         store.delete_artifact_records([a.id for a in candidates])
         report.artifact_records = len(candidates)
         referenced = store.referenced_digests()
-    for blob in artifacts.iter_blobs():
-        if blob.digest in referenced:
-            continue
-        if blob.modified is not None and blob.modified >= cutoff:
-            continue
+    doomed = [
+        blob
+        for blob in artifacts.iter_blobs()
+        if blob.digest not in referenced and (blob.modified is None or blob.modified < cutoff)
+    ]
+    if not dry_run and doomed:
+        # Listing a large store takes a while: a run may have recorded one of these blobs
+        # meanwhile (re-putting stored bytes does not refresh their time). Look again.
+        referenced = store.referenced_digests()
+        doomed = [blob for blob in doomed if blob.digest not in referenced]
+    for blob in doomed:
         report.blobs += 1
         report.bytes_freed += blob.size
         if not dry_run:

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from mloop.artifacts import walk_files
+from mloop.artifacts import safe_relpath, walk_files
 from mloop.errors import InvalidValueError, RunNotActiveError
 from mloop.store import (
     ArtifactRecord,
@@ -192,6 +192,7 @@ class Run:
                 full = f"{base}/{relname}"
             else:
                 full = prefix if prefix is not None else relname
+            full = safe_relpath(full)  # the folder's own name has not been checked yet
             blob = self._backends.artifacts.put_file(file)
             record = self._store.record_artifact(
                 digest=blob.digest,

@@ -97,6 +97,6 @@ def runs_to_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
         else:
             data[name] = values
     frame = pd.DataFrame(data)
-    for column in ("start_time", "end_time"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for when in ("start_time", "end_time"):
+        frame[when] = pd.to_datetime(frame[when], utc=True)
     return frame
