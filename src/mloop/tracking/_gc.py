@@ -43,13 +43,13 @@ def collect_garbage(
     report.runs = store.purge_runs(deleted_before=cutoff, dry_run=dry_run)
     if dry_run:
         # Artifacts used only by the runs that would be purged are freed too.
-        doomed = set(report.runs)
+        purged = set(report.runs)
         candidates = store.unreferenced_artifacts(created_before=cutoff)
         counted = {a.digest for a in candidates}
         for run_id in report.runs:
             for edge in store.list_lineage(run_id):
                 users = {r for r, _, _ in store.runs_of_artifact(edge.artifact.id)}
-                if users <= doomed and edge.artifact.created < cutoff:
+                if users <= purged and edge.artifact.created < cutoff:
                     counted.add(edge.artifact.digest)
                     candidates.append(edge.artifact)
         report.artifact_records = len({a.id for a in candidates})
@@ -59,17 +59,17 @@ def collect_garbage(
         store.delete_artifact_records([a.id for a in candidates])
         report.artifact_records = len(candidates)
         referenced = store.referenced_digests()
-    doomed = [
+    blobs = [
         blob
         for blob in artifacts.iter_blobs()
         if blob.digest not in referenced and (blob.modified is None or blob.modified < cutoff)
     ]
-    if not dry_run and doomed:
+    if not dry_run and blobs:
         # Listing a large store takes a while: a run may have recorded one of these blobs
         # meanwhile (re-putting stored bytes does not refresh their time). Look again.
         referenced = store.referenced_digests()
-        doomed = [blob for blob in doomed if blob.digest not in referenced]
-    for blob in doomed:
+        blobs = [blob for blob in blobs if blob.digest not in referenced]
+    for blob in blobs:
         report.blobs += 1
         report.bytes_freed += blob.size
         if not dry_run:
