@@ -74,6 +74,7 @@ class Section:
     tables: list[Table]
     peers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # sides that failed; the run exits 1
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Context:
     quick: bool
     console: Console
     peer_versions: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The machine may be shared: the report gives the load around the run.
+    load_at_start: float = field(default_factory=lambda: os.getloadavg()[0])
     _scratch_root: Path | None = field(default=None, init=False)
 
     @property

@@ -45,7 +45,6 @@ def machine_lines(ctx: Context, section: Section) -> list[str]:
     """Date, hardware and versions, as the bullet lines of a RESULTS.md section."""
     cpu_model = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
     mem_kib = _proc_field("/proc/meminfo", "MemTotal").split()[0] or "0"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     versions = [f"mloop {mloop_version()}"] + [
         f"{package} {version}"
         for peer in section.peers
@@ -55,7 +54,8 @@ def machine_lines(ctx: Context, section: Section) -> list[str]:
     return [
         f"Date (`date -u`): {now}",
         f"Machine: {len(os.sched_getaffinity(0))} CPUs (`nproc`), {cpu_model}, "
-        f"{int(mem_kib) / 2**20:.1f} GiB RAM; load average at the end {load}",
+        f"{int(mem_kib) / 2**20:.1f} GiB RAM; 1-minute load average {ctx.load_at_start:.2f} "
+        f"at the start, {os.getloadavg()[0]:.2f} at the end",
         f"Python {platform.python_version()}; {', '.join(versions)}",
     ]
 
@@ -86,7 +86,9 @@ def print_section(console: Console, section: Section) -> None:
             rich_table.add_row(*(Text(cell, style=_verdict_style(cell)) for cell in row))
         console.print(rich_table)
     for note in section.notes:
-        console.print(f"• {note}", style="dim")
+        console.print(f"• {note}", style="dim", markup=False)
+    for error in section.errors:
+        console.print(f"FAILED {error}", style="bold red", markup=False)
 
 
 def _verdict_style(cell: str) -> str:
@@ -106,6 +108,9 @@ def section_markdown(ctx: Context, section: Section, command: str) -> str:
         lines.append("")
     if section.notes:
         lines += ["Notes:", ""] + [f"- {note}" for note in section.notes] + [""]
+    for error in section.errors:
+        # The last line says what went wrong; the terminal showed the whole traceback.
+        lines += [f"**Failed:** {error.splitlines()[0]} `{error.splitlines()[-1]}`", ""]
     return "\n".join(lines)
 
 

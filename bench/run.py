@@ -67,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 section = importlib.import_module(name).run(ctx)
             except (WorkerError, RuntimeError, OSError) as exc:
-                console.print(f"[bold red]{name} failed:[/] {exc}")
+                console.print(f"{name} failed: {exc}", style="bold red", markup=False)
                 failed.append(name)
                 continue
             print_section(console, section)
+            if section.errors:
+                failed.append(name)
             update_results(results, name, section_markdown(ctx, section, shown_command(argv)))
             console.print(f"Updated the {name} section of {shown_path(results)}")
     finally:

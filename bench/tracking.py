@@ -149,6 +149,7 @@ def run(ctx: Context) -> Section:
         tables=[comparison_table(mloop, mlflow, floor, sizes), floor_table(sides, floor, sizes)],
         peers=["mlflow"],
         notes=notes(sides, floor, sizes),
+        errors=[f"{side.name}: {side.error}" for side in sides if side.error],
     )
 
 
@@ -376,6 +377,8 @@ def notes(sides: list[Side], floor: dict[int, list[float]], sizes: Sizes) -> lis
     ]
     for side in sides:
         m = side.measured
+        if not m.answers:
+            continue
         populated = (
             f"populated {sizes.search_runs / m.populate_s:,.0f} runs/s"
             if m.populate_s
@@ -387,7 +390,6 @@ def notes(sides: list[Side], floor: dict[int, list[float]], sizes: Sizes) -> lis
             f"{m.answers.get('all_count')} runs ({answer})."
         )
     lines.append("Raw repetitions: " + "; ".join(raw_figures(sides, floor)))
-    lines += [f"{side.name} failed: {side.error}" for side in sides if side.error]
     return lines
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,3 +253,22 @@ def test_search_runs_hydrates_in_order(store: SqlStore) -> None:
     assert [r.id for r in found] == [ids[3], ids[1]]
     assert found[0].metrics == {"auc": pytest.approx(0.8)}
     assert found[0].params == {"model": "rf"}
+
+
+def test_deleting_twice_keeps_the_first_time_and_restore_spares_earlier_deletes(
+    store: SqlStore,
+) -> None:
+    parent = new_run(store)
+    child = new_run(store, parent_run_id=parent)
+    store.delete_run(child, actor="ann")
+    child_deleted = store.get_run(child).deleted_time
+    time.sleep(0.01)  # a later millisecond than the child's deletion
+    store.delete_run(parent, actor="ann")
+    parent_deleted = store.get_run(parent).deleted_time
+    assert store.get_run(child).deleted_time == child_deleted  # not pushed back
+    store.delete_run(parent, actor="ann")  # again: no change, no audit entry
+    assert store.get_run(parent).deleted_time == parent_deleted
+    assert [e.action for e in store.list_audit(object_id=parent)] == ["run.delete"]
+    store.restore_run(parent, actor="ann")
+    assert store.get_run(parent).deleted_time is None
+    assert store.get_run(child).deleted_time == child_deleted  # deleted on its own: stays

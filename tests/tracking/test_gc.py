@@ -96,3 +96,9 @@ def test_gc_refuses_a_negative_age() -> None:
     ctx = backends()
     with pytest.raises(InvalidValueError, match="negative"):
         collect_garbage(ctx.store, ctx.artifacts, older_than=timedelta(days=-1))
+
+
+def test_gc_refuses_an_age_beyond_the_calendar() -> None:
+    ctx = backends()
+    with pytest.raises(InvalidValueError, match="too large"):
+        collect_garbage(ctx.store, ctx.artifacts, older_than=timedelta(days=999_999_999))

@@ -15,6 +15,8 @@ COMMANDS = ("demo", "runs", "experiments", "gc", "version")
 
 
 class RootGroup(MloopGroup):
+    """The ``mloop`` group: mloop's error policy, and commands listed in ``COMMANDS`` order."""
+
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         rank = {name: index for index, name in enumerate(COMMANDS)}
         return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
@@ -25,6 +27,7 @@ app = typer.Typer(
     cls=RootGroup,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,  # --debug prints Python's own traceback, for bug reports
     add_completion=False,
 )

@@ -10,9 +10,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+import mloop.demo
 from mloop.cli._console import stdout
 from mloop.cli._format import human_duration, number
-from mloop.demo import MAX_ROWS, MIN_ROWS, DemoResult, run_demo
+from mloop.demo import MAX_ROWS, MIN_ROWS
 
 
 def demo(
@@ -37,11 +38,11 @@ def demo(
     """
     console = stdout()
     with console.status("Training the demo model…"):
-        result = run_demo(rows=rows)
+        result = mloop.demo.run_demo(rows=rows)
     render_result(result)
 
 
-def render_result(result: DemoResult) -> None:
+def render_result(result: mloop.demo.DemoResult) -> None:
     """Print the run's metrics, where it was recorded, and what to run next."""
     console = stdout()
     took = human_duration(timedelta(seconds=result.seconds))

@@ -57,7 +57,7 @@ def describe(error: BaseException) -> str:
 
 
 class MloopGroup(TyperGroup):
-    """The root command group: runs every command under mloop's error policy."""
+    """A command group that runs every command below it under mloop's error policy."""
 
     # Typer's base Context class lives in its private _click module; typer.Context extends it.
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]

@@ -17,6 +17,7 @@ app = typer.Typer(
     help="List the experiments that group runs.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="markdown",
 )
 
 

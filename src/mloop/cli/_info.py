@@ -28,7 +28,7 @@ def version() -> None:
     grid.add_row("python", f"{platform.python_version()} ({sys.executable})")
     grid.add_row("platform", platform.platform())
     grid.add_row("project", str(settings.home))
-    grid.add_row("config", str(project / PROJECT_FILE) if project else "none (defaults)")
+    grid.add_row(PROJECT_FILE, str(project / PROJECT_FILE) if project else "none (defaults apply)")
     overrides = sorted(name for name in os.environ if name.startswith("MLOOP_"))
     grid.add_row("environment", ", ".join(overrides) if overrides else "no MLOOP_* variables set")
     grid.add_row("tracking uri", settings.resolved_tracking_uri())

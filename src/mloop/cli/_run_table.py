@@ -2,18 +2,22 @@
 
 The run id is always shown whole (people copy it). When the terminal is too narrow for
 everything, metric columns go first (rightmost first), then the duration, then the start
-time; the name column is the one Rich may shorten.
+time; the name column is the one Rich may shorten, down to ``NAME_MIN`` characters.
+Column widths are computed once from the cell texts, so choosing a layout costs nothing
+even for thousands of runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -23,16 +27,25 @@ from mloop.store import RunRecord
 METRIC_WIDTH = 14  # a metric column's widest; longer names fold onto a second header line
 NAME_WIDTH = 28
 NAME_MIN = 20  # the name column may be shortened to this to make room
-_UNLIMITED = 100_000
+GAP = 2  # characters between two columns (the collapsed padding around a blank divider)
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Which optional columns a runs table has."""
+@dataclass(eq=False)
+class Column:
+    """One column of the runs table: its header, its cells, and Rich's column options."""
 
-    metrics: tuple[str, ...] = ()
-    started: bool = True
-    duration: bool = True
+    header: str
+    cells: list[str | Text]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def width(self) -> int:
+        """The width Rich gives this column when nothing has to be squeezed."""
+        lengths = (cell_len(c) if isinstance(c, str) else c.cell_len for c in self.cells)
+        natural = max(cell_len(self.header), *lengths)
+        limit = self.options.get("max_width")
+        natural = min(natural, limit) if limit else natural
+        return max(natural, self.options.get("min_width") or 0)
 
 
 def metric_keys(runs: Sequence[RunRecord], order_by: Sequence[str]) -> list[str]:
@@ -52,15 +65,63 @@ def _names_metric(term: str, key: str) -> bool:
     return prefix.lower() in ("metrics", "metric") and name.strip('`"') == key
 
 
-def build_table(
+def _duration(run: RunRecord, now: datetime) -> str | Text:
+    if run.end_time is not None:
+        return human_duration(run.end_time - run.start_time)
+    return Text(human_duration(now - run.start_time) + "…", style="dim")
+
+
+def columns(
     runs: Sequence[RunRecord],
-    layout: Layout,
+    metrics: Sequence[str],
     *,
     experiments: Mapping[str, str] | None = None,
     now: datetime | None = None,
-) -> Table:
-    """The runs table with ``layout``'s columns; an experiment column if names are given."""
+) -> tuple[list[Column], list[Column], list[Column]]:
+    """The fixed columns, the optional ones (started, duration) and one per metric."""
     now = now or datetime.now(UTC)
+    fixed = [
+        Column("run id", [r.id for r in runs], {"no_wrap": True, "min_width": 36, "style": "cyan"}),
+        Column(
+            "name",
+            [r.name for r in runs],
+            {"max_width": NAME_WIDTH, "overflow": "ellipsis", "no_wrap": True},
+        ),
+    ]
+    if experiments is not None:
+        fixed.append(
+            Column(
+                "experiment",
+                [experiments.get(r.experiment_id, r.experiment_id) for r in runs],
+                {"no_wrap": True, "max_width": 20, "overflow": "ellipsis"},
+            )
+        )
+    fixed.append(
+        Column(
+            "status",
+            [status(r.status, deleted=r.deleted_time is not None) for r in runs],
+            {"no_wrap": True},
+        )
+    )
+    optional = [
+        Column("started", [ago(r.start_time, now) for r in runs], {"no_wrap": True}),
+        Column(
+            "duration", [_duration(r, now) for r in runs], {"no_wrap": True, "justify": "right"}
+        ),
+    ]
+    metric_columns = [
+        Column(
+            key,
+            [number(r.metrics[key]) if key in r.metrics else "" for r in runs],
+            {"justify": "right", "max_width": METRIC_WIDTH, "overflow": "fold"},
+        )
+        for key in metrics
+    ]
+    return fixed, optional, metric_columns
+
+
+def build_table(shown: Sequence[Column]) -> Table:
+    """A Rich table of ``shown`` columns."""
     table = Table(
         box=box.SIMPLE_HEAD,
         header_style="bold",
@@ -68,38 +129,16 @@ def build_table(
         show_edge=False,
         collapse_padding=True,
     )
-    table.add_column("run id", no_wrap=True, min_width=36, style="cyan")
-    table.add_column("name", max_width=NAME_WIDTH, overflow="ellipsis", no_wrap=True)
-    if experiments is not None:
-        table.add_column("experiment", no_wrap=True, max_width=20, overflow="ellipsis")
-    table.add_column("status", no_wrap=True)
-    if layout.started:
-        table.add_column("started", no_wrap=True)
-    if layout.duration:
-        table.add_column("duration", no_wrap=True, justify="right")
-    for key in layout.metrics:
-        table.add_column(key, justify="right", max_width=METRIC_WIDTH, overflow="fold")
-    for run in runs:
-        cells: list[str | Text] = [run.id, run.name]
-        if experiments is not None:
-            cells.append(experiments.get(run.experiment_id, run.experiment_id))
-        cells.append(status(run.status, deleted=run.deleted_time is not None))
-        if layout.started:
-            cells.append(ago(run.start_time, now))
-        if layout.duration:
-            if run.end_time is not None:
-                cells.append(human_duration(run.end_time - run.start_time))
-            else:
-                cells.append(Text(human_duration(now - run.start_time) + "…", style="dim"))
-        cells += [number(run.metrics[k]) if k in run.metrics else "" for k in layout.metrics]
-        table.add_row(*cells)
+    for column in shown:
+        table.add_column(column.header, **column.options)
+    for row in zip(*(column.cells for column in shown), strict=True):
+        table.add_row(*row)
     return table
 
 
-def _layouts(metrics: Sequence[str]) -> list[Layout]:
-    """Every layout worth trying, widest first."""
-    with_metrics = [Layout(tuple(metrics[:n])) for n in range(len(metrics), -1, -1)]
-    return [*with_metrics, Layout(duration=False), Layout(started=False, duration=False)]
+def table_width(shown: Sequence[Column]) -> int:
+    """The width of ``build_table(shown)`` when nothing is squeezed."""
+    return sum(column.width for column in shown) + GAP * (len(shown) - 1)
 
 
 def fitting_table(
@@ -110,13 +149,19 @@ def fitting_table(
     experiments: Mapping[str, str] | None = None,
 ) -> tuple[Table, list[str]]:
     """The widest runs table that fits the console, and the metric keys left out of it."""
-    now = datetime.now(UTC)
-    wide = console.options.update_width(_UNLIMITED)
-    name_slack = max(0, min(NAME_WIDTH, max(len(run.name) for run in runs)) - NAME_MIN)
-    for layout in _layouts(metrics):
-        table = build_table(runs, layout, experiments=experiments, now=now)
-        natural = Measurement.get(console, wide, table).maximum
-        if natural - name_slack <= console.width:
+    fixed, (started, duration), metric_columns = columns(runs, metrics, experiments=experiments)
+    name_slack = max(0, fixed[1].width - NAME_MIN)
+    layouts = [
+        *([*fixed, started, duration, *metric_columns[:n]] for n in range(len(metrics), -1, -1)),
+        [*fixed, started],
+        fixed,
+    ]
+    for shown in layouts:
+        if table_width(shown) - name_slack <= console.width:
             break
+    table = build_table(shown)
     table.columns[1].no_wrap = False  # from here on Rich may shorten the name, with an ellipsis
-    return table, list(metrics[len(layout.metrics) :])
+    left_out = [
+        key for key, column in zip(metrics, metric_columns, strict=True) if column not in shown
+    ]
+    return table, left_out

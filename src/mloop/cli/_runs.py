@@ -20,6 +20,7 @@ app = typer.Typer(
     help="List, show, delete and restore runs.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="markdown",
 )
 
 MAX_LIMIT = 1_000_000

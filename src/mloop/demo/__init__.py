@@ -12,8 +12,14 @@ It grows with every component mloop gains.
 
 from __future__ import annotations
 
-from mloop.demo._data import DATASET_NAME, MAX_ROWS, MIN_ROWS, load_data
-from mloop.demo._train import DEMO_EXPERIMENT, DemoResult, run_demo
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mloop.demo._limits import DATASET_NAME, DEMO_EXPERIMENT, MAX_ROWS, MIN_ROWS
+
+if TYPE_CHECKING:
+    from mloop.demo._data import load_data
+    from mloop.demo._train import DemoResult, run_demo
 
 __all__ = [
     "DATASET_NAME",
@@ -24,3 +30,19 @@ __all__ = [
     "load_data",
     "run_demo",
 ]
+
+# scikit-learn takes seconds to import: only running the demo pays for it, not `mloop --help`.
+_LAZY = {"DemoResult": "_train", "load_data": "_data", "run_demo": "_train"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mloop.demo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mloop.demo.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

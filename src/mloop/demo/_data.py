@@ -8,12 +8,10 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
+from mloop.demo._limits import MAX_ROWS, MIN_ROWS
 from mloop.errors import InvalidValueError
 
-DATASET_NAME = "breast_cancer"
 TARGET = "target"
-MAX_ROWS = 569  # every row of the bundled set
-MIN_ROWS = 50  # enough for a stratified 5-fold cross-validation and a held-out test set
 TEST_SIZE = 0.25
 
 

@@ -17,12 +17,12 @@ from sklearn.preprocessing import StandardScaler
 
 from mloop.artifacts import ArtifactStore
 from mloop.config import Settings
-from mloop.demo._data import DATASET_NAME, TARGET, TEST_SIZE, DemoData, load_data
+from mloop.demo._data import TARGET, TEST_SIZE, DemoData, load_data
+from mloop.demo._limits import DATASET_NAME, DEMO_EXPERIMENT
 from mloop.demo._report import Evaluation, write_report
 from mloop.store import LineageEdge, Store
 from mloop.tracking import Run, backends, start_run
 
-DEMO_EXPERIMENT = "demo"
 RUN_NAME = "breast-cancer-logreg"
 MODEL = "logistic regression"
 C = 1.0

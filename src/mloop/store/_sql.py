@@ -392,17 +392,24 @@ class SqlStore:
         return found
 
     def _set_deleted(self, run_id: str, actor: str, deleted: bool) -> None:
+        c = t.runs.c
+
         def action(conn: Connection) -> None:
-            exists = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
-            if exists is None:
-                raise NotFoundError(f"no run {run_id!r}")
+            row = conn.execute(sa.select(c.deleted_ms).where(c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"no run {run_id!r}; see runs with: mloop runs list")
+            if deleted == (row.deleted_ms is not None):
+                return  # already in that state: keep the original deletion time
             ids = self._descendants(conn, run_id)
             for chunk in _chunks(ids):
-                conn.execute(
-                    t.runs.update()
-                    .where(t.runs.c.id.in_(chunk))
-                    .values(deleted_ms=self._clock() if deleted else None)
-                )
+                if deleted:
+                    # Children deleted earlier keep their own (earlier) time.
+                    query = t.runs.update().where(c.id.in_(chunk), c.deleted_ms.is_(None))
+                    conn.execute(query.values(deleted_ms=self._clock()))
+                else:
+                    # Restore what was deleted with this run, not children deleted on their own.
+                    query = t.runs.update().where(c.id.in_(chunk), c.deleted_ms == row.deleted_ms)
+                    conn.execute(query.values(deleted_ms=None))
             self._audit(
                 conn,
                 actor,

@@ -38,7 +38,10 @@ def collect_garbage(
     """
     if older_than < timedelta(0):
         raise InvalidValueError(f"older_than must not be negative, not {older_than}")
-    cutoff = (now or datetime.now(UTC)) - older_than
+    try:
+        cutoff = (now or datetime.now(UTC)) - older_than
+    except OverflowError:
+        raise InvalidValueError(f"older_than is too large: {older_than}") from None
     report = GcReport(dry_run=dry_run)
     report.runs = store.purge_runs(deleted_before=cutoff, dry_run=dry_run)
     if dry_run:
