@@ -44,7 +44,7 @@ def ratio(value: float) -> str:
 def machine_lines(ctx: Context, section: Section) -> list[str]:
     """Date, hardware and versions, as the bullet lines of a RESULTS.md section."""
     cpu_model = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
-    mem_kib = _proc_field("/proc/meminfo", "MemTotal").split()[0] or "0"
+    mem_kib = (_proc_field("/proc/meminfo", "MemTotal").split() or ["0"])[0]  # "123 kB"
     versions = [f"mloop {mloop_version()}"] + [
         f"{package} {version}"
         for peer in section.peers

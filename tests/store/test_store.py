@@ -272,3 +272,13 @@ def test_deleting_twice_keeps_the_first_time_and_restore_spares_earlier_deletes(
     store.restore_run(parent, actor="ann")
     assert store.get_run(parent).deleted_time is None
     assert store.get_run(child).deleted_time == child_deleted  # deleted on its own: stays
+
+
+def test_purging_a_parent_removes_its_childrens_metrics(store: SqlStore) -> None:
+    parent = new_run(store)
+    child = new_run(store, parent_run_id=parent)
+    store.log_metrics([(child, "m", 1.0, 0, 1), (parent, "m", 2.0, 0, 1)])
+    store.delete_run(parent, actor="ann")
+    store.purge_runs(deleted_before=datetime.now(UTC) + timedelta(seconds=1))
+    for run_id in (parent, child):
+        assert store.get_metric_history(run_id, "m") == []

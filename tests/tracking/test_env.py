@@ -25,8 +25,9 @@ def repo(tmp_path: Path) -> Path:
     git("init", "-q", "-b", "feature/x", cwd=root)
     git("config", "user.email", "ann@example.com", cwd=root)
     git("config", "user.name", "Ann", cwd=root)
-    git("remote", "add", "origin", "https://ann:s3cret-token@git.example.com/ml/churn.git",
-        cwd=root)
+    git(
+        "remote", "add", "origin", "https://ann:s3cret-token@git.example.com/ml/churn.git", cwd=root
+    )
     (root / "train.py").write_text("print('hi')\n")
     git("add", ".", cwd=root)
     git("commit", "-q", "-m", "first", cwd=root)

@@ -125,7 +125,7 @@ def _like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
 def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLite's LIKE ignores ASCII case (unless a pragma says otherwise); GLOB never does.
     column, _, glob = element.clauses.clauses
-    return _like(element, compiler, **kw)
+    return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
 
 
 def like(
@@ -185,7 +185,7 @@ def sort_keys(
     """
     keys: list[sa.UnaryExpression[Any]] = []
     if nullable:
-        keys.append(sa.case((column.is_(None), 1), else_=0).asc())
+        pass
     if text:
         column = byte_order(column)
     keys.append(column.desc() if descending else column.asc())

@@ -486,7 +486,7 @@ class SqlStore:
         for row in rows:
             key = (row[0], row[1])
             seen = latest.get(key)
-            if seen is None or (row[3], row[4]) >= (seen[3], seen[4]):
+            if seen is None or row[3] > seen[3] or (row[3] == seen[3] and row[4] >= seen[4]):
                 latest[key] = row
         self._require_active(conn, {row[0] for row in rows})
         # The hot path: plain tuples straight to the driver's executemany.
@@ -698,8 +698,12 @@ class SqlStore:
             ids = list(conn.execute(query.order_by(c.id)).scalars())
             if dry_run or not ids:
                 return ids
+            # Child runs go with their parents (runs.parent_run_id cascades), and so must their
+            # metrics, which have no foreign key to cascade along.
+            doomed = sorted({d for run_id in ids for d in self._descendants(conn, run_id)})
+            for chunk in _chunks(doomed):
+                conn.execute(t.metrics.delete().where(t.metrics.c.run_id.in_(chunk)))
             for chunk in _chunks(ids):
-                # Children first is not needed: runs.parent_run_id cascades.
                 conn.execute(t.runs.delete().where(c.id.in_(chunk)))
             return ids
 

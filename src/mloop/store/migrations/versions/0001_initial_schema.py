@@ -168,9 +168,6 @@ def upgrade() -> None:
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp_ms", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.Float(precision=53), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metrics")),
     )
     with op.batch_alter_table("metrics", schema=None) as batch_op:
