@@ -71,10 +71,3 @@ def test_every_public_name_is_documented() -> None:
 
     missing = [name for name in mloop.artifacts.__all__ if f"`{name}" not in text]
     assert missing == []
-
-
-def test_the_docs_example_runs() -> None:
-    text = DOCS.read_text(encoding="utf-8")
-    example = text.split("## Example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-
-    exec(compile(example, str(DOCS), "exec"), {})

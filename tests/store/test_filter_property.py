@@ -121,12 +121,13 @@ def comparisons(draw: st.DrawFn) -> Tree:
     values: list[Any] = {
         "number": METRIC_VALUES, "text": TEXT_VALUES, "status": STATUSES, "time": TIMES,
     }[kind]  # fmt: skip
-    ops = ["=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
+    # Pick a family of operators first, so that each is drawn often enough to matter.
+    families = [["=", "!="], ["<", "<=", ">", ">="], ["IN", "NOT IN"], ["IS NULL", "IS NOT NULL"]]
     if kind == "text":
-        ops += ["LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"]
+        families.append(["LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"])
     if kind == "status":
-        ops = ["=", "!=", "IN", "NOT IN"]
-    op = draw(st.sampled_from(ops))
+        families = [["=", "!=", "IN", "NOT IN"]]
+    op = draw(st.sampled_from(draw(st.sampled_from(families))))
     if op in ("IN", "NOT IN"):
         value: Any = tuple(draw(st.lists(st.sampled_from(values), min_size=1, max_size=3)))
     elif op.endswith("LIKE"):
