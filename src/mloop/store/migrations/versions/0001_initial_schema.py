@@ -100,6 +100,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_runs_deleted_ms"), ["deleted_ms"], unique=False)
@@ -121,6 +122,7 @@ def upgrade() -> None:
             ["run_id"], ["runs.id"], name=op.f("fk_latest_metrics_run_id_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_latest_metrics")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
         batch_op.create_index(
@@ -184,6 +186,7 @@ def upgrade() -> None:
             ["run_id"], ["runs.id"], name=op.f("fk_params_run_id_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_params")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "tags",
@@ -194,6 +197,7 @@ def upgrade() -> None:
             ["run_id"], ["runs.id"], name=op.f("fk_tags_run_id_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_tags")),
+        sqlite_with_rowid=False,
     )
 
 
