@@ -364,3 +364,24 @@ def test_order_and_pages_match_python_sorting(
     ]
     expected = python_order(matches, order)
     assert found == expected[offset : None if limit is None else offset + limit]
+
+
+@SETTINGS
+@given(
+    values=st.lists(st.text(alphabet="aAbB%_'\\", max_size=3), min_size=1, max_size=8),
+    pattern=st.lists(st.sampled_from(PATTERN_PIECES + ["B", "%", "_"]), max_size=4).map("".join),
+    op=st.sampled_from(["LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"]),
+)
+def test_like_patterns_match_python(
+    engine: sa.Engine, values: list[str], pattern: str, op: str
+) -> None:
+    all_runs = [
+        Run(f"r{n}", "e1", "running", "x", 1, None, False, {}, {"p1": value}, {})
+        for n, value in enumerate(values)
+    ]
+    tree = ("cmp", ("params", "p1", "text"), op, pattern)
+    query = build_search_query(experiment_ids=None, filter=render(tree), order_by=None, limit=None)
+    with engine.begin() as conn:
+        store(conn, all_runs)
+        found = set(conn.scalars(query))
+    assert found == {run.id for run in all_runs if evaluate(tree, run)}

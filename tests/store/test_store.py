@@ -282,3 +282,13 @@ def test_purging_a_parent_removes_its_childrens_metrics(store: SqlStore) -> None
     store.purge_runs(deleted_before=datetime.now(UTC) + timedelta(seconds=1))
     for run_id in (parent, child):
         assert store.get_metric_history(run_id, "m") == []
+
+
+def test_ending_a_run_with_its_last_metrics_is_all_or_nothing(store: SqlStore) -> None:
+    run_id = new_run(store)
+    store.end_run(run_id, "finished", metrics=[(run_id, "m", 1.0, 0, 1)])
+    assert store.get_run(run_id).metrics == {"m": 1.0}
+    with pytest.raises(RunNotActiveError):
+        store.end_run(run_id, "failed", metrics=[(run_id, "m", 2.0, 1, 2)])
+    assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0]
+    assert store.get_run(run_id).status == "finished"

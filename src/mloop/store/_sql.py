@@ -364,7 +364,8 @@ class SqlStore:
 
         def action(conn: Connection) -> None:
             if metrics:
-                self._write_metrics(conn, metrics)
+                # This run's own state is checked by the UPDATE below, in this transaction.
+                self._write_metrics(conn, metrics, checked=run_id)
             done = conn.execute(
                 _END_RUN,
                 {
@@ -481,14 +482,19 @@ class SqlStore:
         if rows:
             self._write("log metrics", lambda conn: self._write_metrics(conn, rows))
 
-    def _write_metrics(self, conn: Connection, rows: Sequence[MetricRow]) -> None:
+    def _write_metrics(
+        self, conn: Connection, rows: Sequence[MetricRow], *, checked: str | None = None
+    ) -> None:
+        """Insert rows and move latest values; ``checked`` is a run the caller verifies."""
         latest: dict[tuple[str, str], MetricRow] = {}
         for row in rows:
             key = (row[0], row[1])
             seen = latest.get(key)
             if seen is None or row[3] > seen[3] or (row[3] == seen[3] and row[4] >= seen[4]):
                 latest[key] = row
-        self._require_active(conn, {row[0] for row in rows})
+        unchecked = {row[0] for row in rows} - {checked}
+        if unchecked:
+            self._require_active(conn, unchecked)
         # The hot path: plain tuples straight to the driver's executemany.
         conn.exec_driver_sql(self._metric_insert_sql, list(rows))
         conn.execute(
