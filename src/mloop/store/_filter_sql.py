@@ -185,7 +185,7 @@ def sort_keys(
     """
     keys: list[sa.UnaryExpression[Any]] = []
     if nullable:
-        pass
+        keys.append(sa.case((column.is_(None), 1), else_=0).asc())
     if text:
         column = byte_order(column)
     keys.append(column.desc() if descending else column.asc())
