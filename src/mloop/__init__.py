@@ -12,9 +12,9 @@ The names a user types every day are here; each component's full API is in its s
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mloop._util.lazy import lazy_names
 from mloop._version import __version__
 
 if TYPE_CHECKING:
@@ -38,23 +38,13 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Run": "mloop.tracking",
-    "active_run": "mloop.tracking",
-    "download_artifacts": "mloop.tracking",
-    "get_run": "mloop.tracking",
-    "search_runs": "mloop.tracking",
-    "start_run": "mloop.tracking",
+    "Run": ".tracking",
+    "active_run": ".tracking",
+    "download_artifacts": ".tracking",
+    "get_run": ".tracking",
+    "search_runs": ".tracking",
+    "start_run": ".tracking",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mloop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

@@ -245,6 +245,8 @@ def test_param_and_tag_comparisons(engine: sa.Engine, filter: str, expected: set
         ("params.model like 'rf_x'", {6}),
         ("params.model like 'rf\\_x'", {6}),
         ("params.model like 'r\\%f'", {4}),
+        ("params.model ilike 'R\\%F'", {4}),
+        ("params.model not ilike 'R\\%F'", {1, 2, 3, 6}),
         ("params.model like '%f'", {1, 4}),
         ("params.model like '%'", {1, 2, 3, 4, 6}),
         ("params.model like 'r*'", set()),  # GLOB's wildcards are literals in LIKE

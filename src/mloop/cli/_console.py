@@ -8,7 +8,9 @@ styles are applied only through ``rich.text.Text`` and ``style=`` arguments.
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 
 def stdout() -> Console:
@@ -19,3 +21,14 @@ def stdout() -> Console:
 def stderr() -> Console:
     """A console on standard error, for errors and hints that must not mix with results."""
     return Console(stderr=True, highlight=False, markup=False, emoji=False)
+
+
+def plain_table() -> Table:
+    """The one table style of the CLI: a rule under bold headers, no outer frame."""
+    return Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )

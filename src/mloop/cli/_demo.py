@@ -6,12 +6,10 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 import mloop.demo
-from mloop.cli._console import stdout
+from mloop.cli._console import plain_table, stdout
 from mloop.cli._format import human_duration, number
 from mloop.demo import MAX_ROWS, MIN_ROWS
 
@@ -55,13 +53,7 @@ def render_result(result: mloop.demo.DemoResult) -> None:
         )
     )
     console.print()
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
+    table = plain_table()
     table.add_column("metric", no_wrap=True)
     table.add_column("latest", justify="right")
     table.add_column("values logged", justify="right")

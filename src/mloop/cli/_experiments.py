@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 
-from mloop.cli._console import stdout
+from mloop.cli._console import plain_table, stdout
 from mloop.cli._format import local_time
 from mloop.cli._json import dumps, iso
 from mloop.tracking import backends
@@ -51,13 +49,7 @@ def list_experiments(
         console.print("No experiments yet. Create one with: mloop demo")
         return
     described = any(e.description for e in experiments)
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
+    table = plain_table()
     table.add_column("id", no_wrap=True, style="cyan")
     table.add_column("name", overflow="fold")
     table.add_column("created", no_wrap=True)

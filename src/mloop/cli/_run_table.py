@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mloop.cli._console import plain_table
 from mloop.cli._format import ago, human_duration, number, status
 from mloop.store import RunRecord
 
@@ -122,13 +122,7 @@ def columns(
 
 def build_table(shown: Sequence[Column]) -> Table:
     """A Rich table of ``shown`` columns."""
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
+    table = plain_table()
     for column in shown:
         table.add_column(column.header, **column.options)
     for row in zip(*(column.cells for column in shown), strict=True):

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from mloop.cli._console import plain_table
 from mloop.cli._format import human_bytes, human_duration, local_time, number, shorten, status
 from mloop.store import Environment, LineageEdge, RunRecord
 
@@ -100,13 +100,7 @@ def _metrics(metrics: Mapping[str, float]) -> Table:
 
 
 def _lineage(edges: list[LineageEdge]) -> Table:
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
+    table = plain_table()
     table.add_column("", no_wrap=True)
     table.add_column("name", overflow="fold")
     table.add_column("kind", no_wrap=True)

@@ -12,9 +12,9 @@ It grows with every component mloop gains.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mloop._util.lazy import lazy_names
 from mloop.demo._limits import DATASET_NAME, DEMO_EXPERIMENT, MAX_ROWS, MIN_ROWS
 
 if TYPE_CHECKING:
@@ -32,17 +32,7 @@ __all__ = [
 ]
 
 # scikit-learn takes seconds to import: only running the demo pays for it, not `mloop --help`.
-_LAZY = {"DemoResult": "_train", "load_data": "_data", "run_demo": "_train"}
+_LAZY = {"DemoResult": "._train", "load_data": "._data", "run_demo": "._train"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mloop.demo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mloop.demo.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

@@ -270,6 +270,7 @@ class _Token:
     text: str  # as written, quotes included
     position: int
     value: str = ""  # the unquoted text of a string, or the key of a "field" token
+    prefix: str = ""  # the "metrics." before the quoted key of a "field" token
 
 
 def _is_key_char(char: str) -> bool:
@@ -325,8 +326,9 @@ class _Lexer:
             while self.at < n and _is_key_char(text[self.at]):
                 self.at += 1
             if text[self.at - 1] == "." and self.at < n and text[self.at] in '`"':
-                key = self._quoted()  # metrics.`val loss`: the prefix and a quoted key
-                return _Token("field", text[start : self.at], start, key)
+                prefix = text[start : self.at]  # metrics.`val loss`: a prefix and a quoted key
+                key = self._quoted()
+                return _Token("field", text[start : self.at], start, key, prefix)
             return _Token("word", text[start : self.at], start)
         if char in _PUNCTUATION:
             self.at += 1
@@ -508,8 +510,7 @@ class _Parser:
     def field(self) -> Field:
         token = self.advance()
         if token.kind == "field":
-            prefix = token.text[: token.text.index(token.text[-1])]  # up to the opening quote
-            kind = _PREFIXES.get(prefix[:-1].lower())
+            kind = _PREFIXES.get(token.prefix.removesuffix(".").lower())
             if kind is None or kind == "attributes":
                 self.fail(token, "expected metrics., params. or tags. before a quoted key")
             return self._key_field(token, kind, token.value)

@@ -11,9 +11,9 @@ mloop.search_runs(experiment="churn", filter="metrics.auc > 0.8")
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mloop._util.lazy import lazy_names
 from mloop.tracking._context import Backends, backends, flush_all
 from mloop.tracking._env import GitState, environment, git_state
 from mloop.tracking._gc import GcReport, collect_garbage
@@ -47,26 +47,16 @@ __all__ = [
 
 # Names whose modules import pandas load on first use: the CLI reads the store without it.
 _LAZY = {
-    "Run": "_run",
-    "active_run": "_fluent",
-    "download_artifacts": "_download",
-    "get_run": "_fluent",
-    "load_dataframe": "_datasets",
-    "profile": "_datasets",
-    "runs_to_frame": "_search",
-    "search_runs": "_search",
-    "start_run": "_fluent",
+    "Run": "._run",
+    "active_run": "._fluent",
+    "download_artifacts": "._download",
+    "get_run": "._fluent",
+    "load_dataframe": "._datasets",
+    "profile": "._datasets",
+    "runs_to_frame": "._search",
+    "search_runs": "._search",
+    "start_run": "._fluent",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mloop.tracking' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mloop.tracking.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)
