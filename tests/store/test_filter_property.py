@@ -8,8 +8,9 @@ Python's sort with missing values last and run id descending as the tie-breaker.
 from __future__ import annotations
 
 import functools
+import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,9 @@ STATUSES = ["running", "finished", "failed", "killed"]
 NAMES = ["x", "y", "X"]
 TIMES = [1, 2, 3]
 
+VALUES: dict[str, list[Any]] = {
+    "number": METRIC_VALUES, "text": TEXT_VALUES, "status": STATUSES, "time": TIMES,
+}  # fmt: skip
 # (kind, key, type) of the fields filters and sorts use; type picks the operators and values.
 FIELDS = [
     ("metrics", "m1", "number"),
@@ -118,9 +122,7 @@ Tree = tuple[Any, ...]
 def comparisons(draw: st.DrawFn) -> Tree:
     field = draw(st.sampled_from(FIELDS))
     kind = field[2]
-    values: list[Any] = {
-        "number": METRIC_VALUES, "text": TEXT_VALUES, "status": STATUSES, "time": TIMES,
-    }[kind]  # fmt: skip
+    values = VALUES[kind]
     # Pick a family of operators first, so that each is drawn often enough to matter.
     families = [["=", "!="], ["<", "<=", ">", ">="], ["IN", "NOT IN"], ["IS NULL", "IS NOT NULL"]]
     if kind == "text":
@@ -165,7 +167,7 @@ def render_value(value: Any, kind: str) -> str:
         return repr(value)
     if kind == "status":
         value = value.upper() if len(value) % 2 else value  # any case is accepted
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def render_field(kind: str, key: str) -> str:
@@ -185,6 +187,8 @@ def render(tree: Tree) -> str:
 
 
 def like(value: str, pattern: str, *, ignore_case: bool) -> bool:
+    if ignore_case:
+        value, pattern = value.lower(), pattern.lower()
     regex = ""
     chars = iter(pattern)
     for char in chars:
@@ -192,8 +196,6 @@ def like(value: str, pattern: str, *, ignore_case: bool) -> bool:
             regex += re.escape(next(chars))
         else:
             regex += {"%": ".*", "_": "."}.get(char, re.escape(char))
-    if ignore_case:
-        value, regex = value.lower(), regex.lower()
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
@@ -204,7 +206,7 @@ def evaluate(tree: Tree, run: Run) -> bool | None:
         return None if inner is None else not inner
     if tree[0] in ("and", "or"):
         left, right = evaluate(tree[1], run), evaluate(tree[2], run)
-        decisive = tree[0] == "or"  # True decides an OR, False decides an AND
+        decisive: bool = tree[0] == "or"  # True decides an OR, False decides an AND
         if decisive in (left, right):
             return decisive
         return None if None in (left, right) else not decisive
@@ -219,12 +221,14 @@ def evaluate(tree: Tree, run: Run) -> bool | None:
     if op.endswith("LIKE"):
         matched = like(actual, wanted, ignore_case="ILIKE" in op)
         return not matched if op.startswith("NOT") else matched
-    compare = {
-        "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-        "IN": lambda a, b: a in b, "NOT IN": lambda a, b: a not in b,
+    if op in ("IN", "NOT IN"):
+        inside = bool(actual in wanted)
+        return inside if op == "IN" else not inside
+    compare: Callable[[Any, Any], bool] = {
+        "=": operator.eq, "!=": operator.ne, "<": operator.lt,
+        "<=": operator.le, ">": operator.gt, ">=": operator.ge,
     }[op]  # fmt: skip
-    return bool(compare(actual, wanted))
+    return compare(actual, wanted)
 
 
 def python_order(matches: list[Run], order: list[tuple[tuple[str, str, str], bool]]) -> list[str]:

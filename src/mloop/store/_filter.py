@@ -36,10 +36,12 @@ one of ``running``, ``finished``, ``failed``, ``killed``, in any case.
 *unknown* (SQL NULL), and unknown never matches, not even under ``NOT``:
 ``not metrics.auc > 0.8`` finds the runs whose auc is at most 0.8, not the runs without one,
 and ``params.model != 'rf'`` skips runs that have no model param. ``AND``, ``OR`` and ``NOT``
-follow SQL's three-valued logic, so ``metrics.auc > 0.8 or params.model = 'rf'`` does match a
-run without an auc whose model is ``'rf'``. ``metrics.auc IS NULL`` finds the runs without an
-auc. Attributes that may be empty (``end_time`` of a running run, ``parent_run_id``,
-``git_commit``, ``git_branch``) behave the same way.
+follow SQL's three-valued logic: unknown OR true is true, and unknown AND false is false, so
+``metrics.auc > 0.8 or params.model = 'rf'`` matches a run without an auc whose model is
+``'rf'``, and so does ``not (metrics.auc > 0.8 and params.model = 'gbm')``.
+``metrics.auc IS NULL`` finds the runs without an auc. Attributes that may be empty
+(``end_time`` of a running run, ``parent_run_id``, ``git_commit``, ``git_branch``) behave the
+same way.
 
 **Order.** ``order_by`` is a list of ``"<field> [ASC|DESC]"`` items, ascending unless DESC,
 e.g. ``["metrics.auc DESC", "start_time"]``; by default the newest runs come first
@@ -50,7 +52,8 @@ neither overlap nor skip runs.
 **Limits and errors.** A filter is at most 10,000 characters, uses at most 50 distinct
 metric, param and tag keys (filter and order_by together) and nests parentheses and ``NOT`` at
 most 50 deep. Anything else raises :class:`~mloop.errors.InvalidFilterError` naming the
-offending token, its position (counting from 0) and what was expected::
+offending token, its position (counting from 0) and what was expected; for
+``metrics.auc>1 && metrics.auc<2``::
 
     invalid filter at position 14 ('&&'): expected AND, OR or the end of the filter
 """
@@ -635,6 +638,10 @@ def _value_type(field: Field) -> Literal["number", "time", "status", "text"]:
     return "text"
 
 
+def _is_text(field: Field) -> bool:
+    return _value_type(field) in ("text", "status")
+
+
 def _example(field: Field, op: Op, value: str) -> str:
     return f"{field} {op} ({value}, ...)" if op in ("IN", "NOT IN") else f"{field} {op} {value}"
 
@@ -712,8 +719,7 @@ def _compile(expr: Expr, joins: KeyJoins) -> sa.ColumnElement[bool]:
 
 def _compile_comparison(comparison: Comparison, joins: KeyJoins) -> sa.ColumnElement[bool]:
     column = _column(comparison.field, joins)
-    text = _value_type(comparison.field) == "text"
-    return compare(column, comparison.op, comparison.value, text=text)
+    return compare(column, comparison.op, comparison.value, text=_is_text(comparison.field))
 
 
 def _order(term: OrderTerm, joins: KeyJoins) -> list[sa.UnaryExpression[Any]]:
@@ -723,5 +729,5 @@ def _order(term: OrderTerm, joins: KeyJoins) -> list[sa.UnaryExpression[Any]]:
         _column(field, joins),
         descending=term.descending,
         nullable=nullable,
-        text=_value_type(field) == "text",
+        text=_is_text(field),
     )

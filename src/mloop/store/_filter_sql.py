@@ -20,14 +20,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from mloop.errors import InvalidInputError
 from mloop.store._schema import latest_metrics, params, runs, tags
 
-__all__ = [
-    "ATTRIBUTE_COLUMNS",
-    "KeyJoins",
-    "compare",
-    "like",
-    "select_run_ids",
-    "sort_keys",
-]
+__all__ = ["ATTRIBUTE_COLUMNS", "KeyJoins", "compare", "select_run_ids", "sort_keys"]
 
 _MAX_INT64 = 2**63 - 1
 
@@ -65,9 +58,6 @@ class KeyJoins:
     def __init__(self) -> None:
         self._aliases: dict[tuple[str, str], sa.FromClause] = {}
 
-    def __len__(self) -> int:
-        return len(self._aliases)
-
     def value(self, kind: str, key: str) -> sa.ColumnElement[Any]:
         """The value column of ``kind`` ("metrics", "params" or "tags") for ``key``, joined once."""
         alias = self._aliases.get((kind, key))
@@ -92,17 +82,17 @@ class _ByteOrder(FunctionElement[str]):
 
 
 @compiles(_ByteOrder)
-def _byte_order(element: _ByteOrder, compiler: SQLCompiler, **kw: Any) -> str:
+def _render_byte_order(element: _ByteOrder, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLite's default BINARY collation already compares UTF-8 bytes, i.e. code points.
     return compiler.process(element.clauses, **kw)
 
 
 @compiles(_ByteOrder, "postgresql")
-def _byte_order_postgresql(element: _ByteOrder, compiler: SQLCompiler, **kw: Any) -> str:
+def _render_byte_order_postgresql(element: _ByteOrder, compiler: SQLCompiler, **kw: Any) -> str:
     return f'({compiler.process(element.clauses, **kw)} COLLATE "C")'
 
 
-def byte_order(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+def _byte_order(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     """``column`` compared and sorted by code point on every database, as Python sorts str.
 
     PostgreSQL otherwise uses the database's locale, where e.g. 'a' < 'B' < 'b'.
@@ -116,19 +106,19 @@ class _CaseSensitiveLike(FunctionElement[bool]):
 
 
 @compiles(_CaseSensitiveLike)
-def _like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+def _render_like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
     column, pattern, _ = element.clauses.clauses
     return f"({compiler.process(column.like(pattern, escape=_ESCAPE), **kw)})"
 
 
 @compiles(_CaseSensitiveLike, "sqlite")
-def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+def _render_like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLite's LIKE ignores ASCII case (unless a pragma says otherwise); GLOB never does.
     column, _, glob = element.clauses.clauses
     return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
 
 
-def like(
+def _like(
     column: sa.ColumnElement[Any], pattern: str, *, ignore_case: bool
 ) -> sa.ColumnElement[bool]:
     r"""``column LIKE pattern ESCAPE '\'`` (or ILIKE), the same on SQLite as on PostgreSQL.
@@ -170,9 +160,9 @@ def compare(
     if op in ("IN", "NOT IN"):
         return column.in_(value) if op == "IN" else column.not_in(value)
     if op.endswith("LIKE"):
-        matches = like(column, value, ignore_case=op.endswith("ILIKE"))
+        matches = _like(column, value, ignore_case=op.endswith("ILIKE"))
         return sa.not_(matches) if op.startswith("NOT") else matches
-    return _OPERATORS[op](byte_order(column) if text else column, value)
+    return _OPERATORS[op](_byte_order(column) if text else column, value)
 
 
 def sort_keys(
@@ -187,7 +177,7 @@ def sort_keys(
     if nullable:
         keys.append(sa.case((column.is_(None), 1), else_=0).asc())
     if text:
-        column = byte_order(column)
+        column = _byte_order(column)
     keys.append(column.desc() if descending else column.asc())
     return keys
 
