@@ -292,3 +292,25 @@ def test_ending_a_run_with_its_last_metrics_is_all_or_nothing(store: SqlStore) -
         store.end_run(run_id, "failed", metrics=[(run_id, "m", 2.0, 1, 2)])
     assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0]
     assert store.get_run(run_id).status == "finished"
+
+
+def test_latest_metrics_in_run_records_round_trip_exactly(store: SqlStore) -> None:
+    values = {
+        "tenth": 0.1,
+        "tiny": 1e-300,
+        "huge": 1.7976931348623157e308,
+        "neg_zero": -0.0,
+        "subnormal": 2.0**-1074,
+        "long": 123456789.123456789,
+        "third": 1 / 3,
+        "neg": -2.5e-7,
+    }
+    run_id = new_run(store)
+    store.log_params(run_id, {"a b": "x\x1f\x1ey", "quote": 'say "hi"', "uni": "ünï ✓"})
+    store.set_tags(run_id, {"json": '{"k": [1, 2]}'})
+    store.log_metrics([(run_id, key, value, 0, 1) for key, value in values.items()])
+    for run in (store.get_run(run_id), store.search_runs()[0]):
+        assert run.metrics == values
+        assert all(repr(run.metrics[k]) == repr(v) for k, v in values.items() if v != 0)
+        assert run.params == {"a b": "x\x1f\x1ey", "quote": 'say "hi"', "uni": "ünï ✓"}
+        assert run.tags == {"json": '{"k": [1, 2]}'}

@@ -285,29 +285,65 @@ class SqlStore:
         return runs[0]
 
     def _hydrate(self, conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
-        """Full records for ``run_ids``, in that order (missing ids are left out)."""
+        """Full records for ``run_ids``, in that order (missing ids are left out).
+
+        Params, tags and latest metrics come back as one aggregated row per run (a JSON object,
+        or on SQLite a separator-joined list for metrics), not one row per value: the row
+        count, not the SQL, is what a search of thousands of runs spends its time on.
+        """
         rows: dict[str, Row[Any]] = {}
         params: dict[str, dict[str, str]] = {}
         tags: dict[str, dict[str, str]] = {}
         metrics: dict[str, dict[str, float]] = {}
-        lm = t.latest_metrics.c
         for chunk in _chunks(run_ids):
             for row in conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(chunk))).all():
                 rows[row.id] = row
             for table, into in ((t.params, params), (t.tags, tags)):
-                query = sa.select(table.c.run_id, table.c.key, table.c.value)
-                for run_id, key, value in conn.execute(
-                    query.where(table.c.run_id.in_(chunk))
-                ).all():
-                    into.setdefault(run_id, {})[key] = value
-            query = sa.select(lm.run_id, lm.key, lm.value).where(lm.run_id.in_(chunk))
-            for run_id, key, value in conn.execute(query).all():
-                metrics.setdefault(run_id, {})[key] = value
+                c = table.c
+                query = (
+                    sa.select(c.run_id, self._json_object(c.key, c.value))
+                    .where(c.run_id.in_(chunk))
+                    .group_by(c.run_id)
+                )
+                for run_id, packed in conn.execute(query).all():
+                    into[run_id] = json.loads(packed) if isinstance(packed, str) else packed
+            lm = t.latest_metrics.c
+            query = (
+                sa.select(lm.run_id, self._metric_pack(lm.key, lm.value))
+                .where(lm.run_id.in_(chunk))
+                .group_by(lm.run_id)
+            )
+            for run_id, packed in conn.execute(query).all():
+                metrics[run_id] = self._metric_unpack(packed)
         return [
             self._run(rows[i], params.get(i, {}), tags.get(i, {}), metrics.get(i, {}))
             for i in run_ids
             if i in rows
         ]
+
+    def _json_object(self, key: Any, value: Any) -> Any:
+        if self._dialect == "postgresql":
+            return sa.func.json_object_agg(key, value)
+        return sa.func.json_group_object(key, value)
+
+    def _metric_pack(self, key: Any, value: Any) -> Any:
+        if self._dialect == "postgresql":
+            return sa.func.json_object_agg(key, value)  # float8 prints shortest-exact
+        # SQLite's JSON prints 15 digits, which loses bits; '%!.20e' round-trips every double.
+        # Keys cannot hold control characters, so \x1f and \x1e separate safely.
+        return sa.func.group_concat(
+            key + sa.literal("\x1f") + sa.func.printf("%!.20e", value), sa.literal("\x1e")
+        )
+
+    @staticmethod
+    def _metric_unpack(packed: Any) -> dict[str, float]:
+        if isinstance(packed, dict):
+            return {key: float(value) for key, value in packed.items()}
+        found = {}
+        for item in str(packed).split("\x1e"):
+            key, _, text = item.partition("\x1f")
+            found[key] = float(text)
+        return found
 
     @staticmethod
     def _run(
