@@ -30,6 +30,17 @@ def run_python(
     )
 
 
+def spawn(code: str, url: str, tmp_path: Path) -> subprocess.Popen[str]:
+    """Start a Python child logging to ``url``; its stdout is a pipe to read the run id from."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=child_env(url, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def child_env(url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
     env["MLOOP_TRACKING_URI"] = url
@@ -131,24 +142,16 @@ def test_an_uncaught_exception_fails_the_run_with_every_metric(
 
 
 def test_ctrl_c_ends_the_run_as_killed(sqlite_url: str, tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
+    proc = spawn(
+        """
             import time, mloop
             with mloop.start_run(experiment="ctrl-c") as run:
                 run.log_metric("m", 1.0)
                 print(run.id, flush=True)
                 time.sleep(60)
-            """
-            ),
-        ],
-        env=child_env(sqlite_url, tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+            """,
+        sqlite_url,
+        tmp_path,
     )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().strip()
@@ -164,12 +167,8 @@ def test_ctrl_c_ends_the_run_as_killed(sqlite_url: str, tmp_path: Path) -> None:
 
 def test_a_killed_writer_leaves_a_consistent_store(sqlite_url: str, tmp_path: Path) -> None:
     """SIGKILL mid-logging: the store stays readable and writable, committed rows stay."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
+    proc = spawn(
+        """
             import mloop
             with mloop.start_run(experiment="kill") as run:
                 print(run.id, flush=True)
@@ -177,13 +176,9 @@ def test_a_killed_writer_leaves_a_consistent_store(sqlite_url: str, tmp_path: Pa
                 while True:
                     run.log_metric("m", float(i), step=i)
                     i += 1
-            """
-            ),
-        ],
-        env=child_env(sqlite_url, tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+            """,
+        sqlite_url,
+        tmp_path,
     )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().strip()
