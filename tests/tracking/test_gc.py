@@ -102,3 +102,10 @@ def test_gc_refuses_an_age_beyond_the_calendar() -> None:
     ctx = backends()
     with pytest.raises(InvalidValueError, match="too large"):
         collect_garbage(ctx.store, ctx.artifacts, older_than=timedelta(days=999_999_999))
+
+
+@pytest.mark.parametrize("age", ["30d", 30, None])
+def test_gc_refuses_an_age_that_is_not_a_timedelta(age: object) -> None:
+    ctx = backends()
+    with pytest.raises(InvalidValueError, match="timedelta"):
+        collect_garbage(ctx.store, ctx.artifacts, older_than=age)  # type: ignore[arg-type]

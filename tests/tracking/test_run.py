@@ -15,6 +15,7 @@ from mloop.errors import (
     InvalidFilterError,
     InvalidKeyError,
     InvalidValueError,
+    NotFoundError,
     RunNotActiveError,
     UnsafePathError,
 )
@@ -226,3 +227,14 @@ def test_search_sees_metrics_that_are_still_buffered() -> None:
         run.log_metric("auc", 0.7)
         df = mloop.search_runs(experiment="live", filter="metrics.auc > 0.5")
         assert list(df["run_id"]) == [run.id]
+
+
+def test_download_artifacts_of_an_unknown_run(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no run"):
+        download_artifacts("not-a-run", tmp_path)
+
+
+@pytest.mark.parametrize("path", [123, None, b"bytes"])
+def test_log_artifact_refuses_what_is_not_a_path(path: object) -> None:
+    with mloop.start_run() as run, pytest.raises(InvalidValueError, match="path must be"):
+        run.log_artifact(path)  # type: ignore[arg-type]

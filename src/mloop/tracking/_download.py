@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from mloop.artifacts import ArtifactStore, safe_join
+from mloop.errors import InvalidValueError
 from mloop.store import Store
 from mloop.tracking._context import backends
 
@@ -25,6 +26,9 @@ def download_artifacts(
     Digests are verified as the bytes are written.
     """
     ctx = backends(store, artifacts)
+    if not isinstance(dest, str | os.PathLike):
+        raise InvalidValueError(f"dest must be a folder path, not {type(dest).__name__}")
+    ctx.store.get_run(run_id)  # NotFoundError names the run and how to list them
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
     written = []

@@ -36,6 +36,11 @@ def collect_garbage(
     run removes. Blobs younger than ``older_than`` are kept: a writer may not have recorded
     them yet.
     """
+    if not isinstance(older_than, timedelta):
+        raise InvalidValueError(
+            f"older_than must be a datetime.timedelta, not {type(older_than).__name__}: "
+            "e.g. timedelta(days=30)"
+        )
     if older_than < timedelta(0):
         raise InvalidValueError(f"older_than must not be negative, not {older_than}")
     try:

@@ -181,6 +181,10 @@ class Run:
         within the run; ``name`` defaults to the file or folder's own name.
         """
         self._check_active()
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidValueError(
+                f"path must be a file or folder path, not {type(path).__name__}"
+            )
         source = Path(path)
         if not source.exists():
             raise InvalidValueError(f"cannot log artifact {str(source)!r}: no such file or folder")
