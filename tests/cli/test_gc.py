@@ -45,10 +45,17 @@ def test_bad_durations_are_usage_errors(cli: Invoke, text: str) -> None:
 
 
 def test_nothing_to_collect(cli: Invoke) -> None:
+    record_run(name="kept")
     result = cli("gc")
     assert result.exit_code == 0, result.output
     assert "Nothing to collect" in result.stdout
     assert "30 days" in result.stdout
+
+
+def test_gc_in_a_folder_with_nothing_recorded(cli: Invoke) -> None:
+    result = cli("gc")
+    assert result.exit_code == 0, result.output
+    assert "nothing has been recorded here" in result.stdout
 
 
 def test_dry_run_then_purge(cli: Invoke, project: Path) -> None:

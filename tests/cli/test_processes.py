@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mloop.store import SqlStore
+
 
 def mloop_command() -> list[str]:
     """The console script next to this interpreter, else the entry point through -c."""
@@ -44,18 +46,33 @@ def folder(tmp_path: Path) -> Path:
     return empty
 
 
-def test_unknown_run_is_one_line_and_exit_1(folder: Path) -> None:
-    done = run_mloop("runs", "show", "nonexistent", cwd=folder)
+@pytest.fixture
+def project(folder: Path) -> Path:
+    """A folder whose store exists but holds no runs."""
+    SqlStore(f"sqlite:///{folder / '.mloop' / 'mloop.db'}").close()
+    return folder
+
+
+def test_unknown_run_is_one_line_and_exit_1(project: Path) -> None:
+    done = run_mloop("runs", "show", "nonexistent", cwd=project)
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == "error: no run 'nonexistent'; see runs with: mloop runs list\n"
 
 
-def test_debug_shows_the_traceback(folder: Path) -> None:
-    done = run_mloop("--debug", "runs", "show", "nonexistent", cwd=folder)
+def test_debug_shows_the_traceback(project: Path) -> None:
+    done = run_mloop("--debug", "runs", "show", "nonexistent", cwd=project)
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr
     assert "mloop.errors.NotFoundError: no run 'nonexistent'" in done.stderr
+
+
+def test_no_store_is_one_line_and_creates_nothing(folder: Path) -> None:
+    done = run_mloop("runs", "show", "nonexistent", cwd=folder)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: no mloop store at ")
+    assert done.stderr.count("\n") == 1
+    assert list(folder.iterdir()) == []
 
 
 def test_usage_error_exits_2(folder: Path) -> None:

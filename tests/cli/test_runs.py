@@ -21,11 +21,23 @@ def lines_with(text: str, needle: str) -> list[str]:
 # -- list -----------------------------------------------------------------------------------
 
 
-def test_list_without_runs_says_how_to_make_one(cli: Invoke) -> None:
+def test_list_without_runs_says_how_to_make_one(cli: Invoke, project: Path) -> None:
     result = cli("runs", "list")
     assert result.exit_code == 0, result.output
     assert "No runs yet" in result.stdout
     assert "mloop demo" in result.stdout
+    assert cli("runs", "list", "--json").stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args", [("runs", "list"), ("experiments", "list"), ("gc", "--dry-run"), ("runs", "show", "x")]
+)
+def test_reading_an_empty_folder_leaves_it_empty(
+    cli: Invoke, project: Path, args: tuple[str, ...]
+) -> None:
+    result = cli(*args)
+    assert result.exit_code in (0, 1), result.output
+    assert list(project.iterdir()) == []
 
 
 def test_list_shows_full_ids_names_statuses_and_metrics(cli: Invoke) -> None:
@@ -78,6 +90,7 @@ def test_list_filters_by_experiment(cli: Invoke) -> None:
 
 
 def test_list_unknown_experiment_is_a_clean_error(cli: Invoke) -> None:
+    record_run(name="r")
     result = cli("runs", "list", "--experiment", "nope")
     assert result.exit_code == 1
     assert result.stderr == (

@@ -85,3 +85,23 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
     store = SqlStore(url)
     assert [e.name for e in store.list_experiments()] == ["same"]
     store.close()
+
+
+def test_a_reader_does_not_create_a_store(store_url: str, tmp_path: Path) -> None:
+    from mloop.errors import NotFoundError
+
+    if store_url.startswith("sqlite"):
+        missing = f"sqlite:///{tmp_path / 'nowhere' / 'mloop.db'}"
+        with pytest.raises(NotFoundError, match="nothing has been recorded here yet"):
+            SqlStore(missing, create=False)
+        assert not (tmp_path / "nowhere").exists()
+        return
+    with pytest.raises(NotFoundError, match="no mloop store"):
+        SqlStore(store_url, create=False)  # an empty PostgreSQL database: left empty
+    engine = sa.create_engine(store_url)
+    try:
+        assert sa.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    SqlStore(store_url).close()
+    SqlStore(store_url, create=False).close()  # once it exists, readers open it

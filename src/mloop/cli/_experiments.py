@@ -9,6 +9,7 @@ import typer
 from mloop.cli._console import plain_table, stdout
 from mloop.cli._format import local_time
 from mloop.cli._json import dumps, iso
+from mloop.errors import NotFoundError
 from mloop.tracking import backends
 
 app = typer.Typer(
@@ -27,7 +28,10 @@ def list_experiments(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List experiments, oldest first."""
-    experiments = backends().store.list_experiments(include_deleted=deleted)
+    try:
+        experiments = backends(create=False).store.list_experiments(include_deleted=deleted)
+    except NotFoundError:  # nothing recorded here yet: say so, and leave no empty store behind
+        experiments = []
     if as_json:
         typer.echo(
             dumps(

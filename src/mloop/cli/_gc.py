@@ -11,6 +11,7 @@ from rich.text import Text
 
 from mloop.cli._console import stdout
 from mloop.cli._format import human_bytes
+from mloop.errors import NotFoundError
 from mloop.tracking import GcReport, backends, collect_garbage
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -57,7 +58,11 @@ def gc(
     with their params, metrics and lineage; then artifact records and stored files that no
     run refers to any more. Try --dry-run first.
     """
-    ctx = backends()
+    try:
+        ctx = backends(create=False)
+    except NotFoundError:
+        stdout().print("Nothing to collect: nothing has been recorded here.")
+        return
     report = collect_garbage(
         ctx.store, ctx.artifacts, older_than=older_than, dry_run=dry_run, actor=ctx.settings.user
     )

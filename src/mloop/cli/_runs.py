@@ -12,6 +12,7 @@ from mloop.cli._format import local_time
 from mloop.cli._json import dumps, edge_json, environment_json, run_json
 from mloop.cli._run_table import fitting_table, metric_keys
 from mloop.cli._run_view import RunDetails, render_run
+from mloop.config import load_settings
 from mloop.errors import NotFoundError
 from mloop.store import Environment, Store
 from mloop.tracking import backends
@@ -82,7 +83,15 @@ def list_runs(
 
     Without --experiment, runs of every experiment are listed.
     """
-    store = backends().store
+    try:
+        store = backends(create=False).store
+    except NotFoundError:  # nothing recorded here yet: say so, and leave no empty store behind
+        if as_json:
+            typer.echo("[]")
+        else:
+            uri = load_settings().resolved_tracking_uri()
+            stdout().print(f"No runs yet in {uri}. Record one with: mloop demo")
+        return
     experiment_ids = [store.get_experiment(name).id for name in experiment] if experiment else None
     runs = store.search_runs(
         experiment_ids=experiment_ids,
@@ -132,7 +141,7 @@ def show(run_id: RunId, as_json: Json = False) -> None:
     Status, times, user, git state, command, params, tags, latest metrics, the artifacts it
     used and produced, and the Python environment it ran in.
     """
-    store = backends().store
+    store = backends(create=False).store
     run = store.get_run(run_id)
     names = _experiment_names(store)
     environment: Environment | None = None
@@ -159,7 +168,7 @@ def delete(run_id: RunId) -> None:
     Deleted runs are hidden from `mloop runs list` (unless --deleted); `mloop runs restore`
     brings them back, and `mloop gc` purges them for good once they are old enough.
     """
-    ctx = backends()
+    ctx = backends(create=False)
     run = ctx.store.get_run(run_id)
     console = stdout()
     if run.deleted_time is not None:
@@ -181,7 +190,7 @@ def delete(run_id: RunId) -> None:
 @app.command("restore")
 def restore(run_id: RunId) -> None:
     """Undo the soft delete of a run and its child runs."""
-    ctx = backends()
+    ctx = backends(create=False)
     run = ctx.store.get_run(run_id)
     console = stdout()
     if run.deleted_time is None:

@@ -64,11 +64,15 @@ __all__ = [
 ]
 
 
-def open_store(uri: str, *, busy_timeout: float = 60.0) -> Store:
-    """The metadata store at ``uri``: ``sqlite:///path.db`` or ``postgresql://user@host/db``."""
+def open_store(uri: str, *, busy_timeout: float = 60.0, create: bool = True) -> Store:
+    """The metadata store at ``uri``: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
+
+    ``create=False`` opens only a store that exists (NotFoundError otherwise): for readers,
+    which should not leave an empty store behind.
+    """
     if uri.startswith(("http://", "https://")):
         raise ConfigError(
             f"tracking URI {uri!r} points at an mloop server, which this version of mloop "
             "cannot reach yet; use sqlite:///path.db or postgresql://user@host/db"
         )
-    return SqlStore(uri, busy_timeout=busy_timeout)
+    return SqlStore(uri, busy_timeout=busy_timeout, create=create)

@@ -20,7 +20,13 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from mloop.errors import ConfigError, MissingExtraError, StoreError, StoreUnavailableError
+from mloop.errors import (
+    ConfigError,
+    MissingExtraError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
 
 T = TypeVar("T")
 
@@ -34,8 +40,11 @@ def normalize_uri(uri: str) -> str:
     return uri
 
 
-def create_engine(uri: str, *, busy_timeout: float = 60.0) -> Engine:
-    """An engine for a ``sqlite:///`` or ``postgresql+psycopg://`` URI, configured for mloop."""
+def create_engine(uri: str, *, busy_timeout: float = 60.0, create: bool = True) -> Engine:
+    """An engine for a ``sqlite:///`` or ``postgresql+psycopg://`` URI, configured for mloop.
+
+    With ``create=False`` a SQLite file that does not exist is a NotFoundError, not a new file.
+    """
     uri = normalize_uri(uri)
     try:
         url = make_url(uri)
@@ -46,7 +55,7 @@ def create_engine(uri: str, *, busy_timeout: float = 60.0) -> Engine:
         ) from error
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, busy_timeout)
+        return _sqlite_engine(url, busy_timeout, create)
     if backend == "postgresql":
         if importlib.util.find_spec("psycopg") is None:
             raise MissingExtraError("psycopg", "postgres", "A PostgreSQL metadata store")
@@ -56,7 +65,7 @@ def create_engine(uri: str, *, busy_timeout: float = 60.0) -> Engine:
     )
 
 
-def _sqlite_engine(url: sa.URL, busy_timeout: float) -> Engine:
+def _sqlite_engine(url: sa.URL, busy_timeout: float, create: bool) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         raise ConfigError(
@@ -64,6 +73,8 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> Engine:
             "use a file: sqlite:///path/to/mloop.db"
         )
     path = Path(database).expanduser()
+    if not create and not path.exists():
+        raise NotFoundError(no_store_message(str(path)))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -95,6 +106,15 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def no_store_message(where: str) -> str:
+    """What to say when a store is opened for reading and holds nothing yet."""
+    return (
+        f"no mloop store at {where}: nothing has been recorded here yet (mloop demo, or "
+        "mloop.start_run in a script, records runs); to read another store, set "
+        "MLOOP_TRACKING_URI or run from its project folder"
+    )
 
 
 def _is_transient(error: exc.DBAPIError) -> bool:

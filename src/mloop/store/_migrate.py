@@ -13,8 +13,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from mloop.errors import SchemaVersionError
-from mloop.store._engine import with_retries, write_transaction
+from mloop.errors import NotFoundError, SchemaVersionError
+from mloop.store._engine import no_store_message, with_retries, write_transaction
 
 # Every revision this code knows, oldest first; the last is the head. A test checks that this
 # matches the revisions in migrations/versions.
@@ -41,8 +41,11 @@ def _check_known(revision: str | None, engine: Engine) -> None:
         )
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create or upgrade the schema to SCHEMA_HEAD; a no-op costing one query when current."""
+def ensure_schema(engine: Engine, *, create: bool = True) -> None:
+    """Create or upgrade the schema to SCHEMA_HEAD; a no-op costing one query when current.
+
+    With ``create=False`` a database without an mloop schema is a NotFoundError.
+    """
 
     def read() -> str | None:
         with engine.connect() as conn:
@@ -52,6 +55,8 @@ def ensure_schema(engine: Engine) -> None:
     _check_known(revision, engine)
     if revision == SCHEMA_HEAD:
         return
+    if revision is None and not create:
+        raise NotFoundError(no_store_message(engine.url.render_as_string(hide_password=True)))
     with_retries(engine, lambda: _upgrade(engine), what="create or upgrade its schema")
 
 

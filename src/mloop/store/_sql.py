@@ -69,10 +69,15 @@ class SqlStore:
     """
 
     def __init__(
-        self, uri: str, *, busy_timeout: float = 60.0, clock: Callable[[], int] = now_ms
+        self,
+        uri: str,
+        *,
+        busy_timeout: float = 60.0,
+        clock: Callable[[], int] = now_ms,
+        create: bool = True,
     ) -> None:
         self.uri = normalize_uri(uri)
-        self._engine = create_engine(self.uri, busy_timeout=busy_timeout)
+        self._engine = create_engine(self.uri, busy_timeout=busy_timeout, create=create)
         self._clock = clock
         self._dialect = self._engine.dialect.name
         self._latest_upsert = self._build_latest_upsert()
@@ -82,7 +87,7 @@ class SqlStore:
             f"VALUES ({', '.join([mark] * 5)})"
         )
         try:
-            ensure_schema(self._engine)
+            ensure_schema(self._engine, create=create)
         except BaseException:
             self._engine.dispose()
             raise

@@ -37,15 +37,21 @@ def backends(
     store: Store | None = None,
     artifacts: ArtifactStore | None = None,
     settings: Settings | None = None,
+    *,
+    create: bool = True,
 ) -> Backends:
-    """Settings and stores in force: the ones passed in, else those the settings name."""
+    """Settings and stores in force: the ones passed in, else those the settings name.
+
+    ``create=False`` is for readers: a metadata store that does not exist yet raises
+    NotFoundError instead of being created.
+    """
     settings = settings or current_settings()
     with _lock:
         if store is None:
             key = (settings.resolved_tracking_uri(), settings.sqlite_busy_timeout)
             store = _stores.get(key)
             if store is None:
-                store = _stores[key] = open_store(key[0], busy_timeout=key[1])
+                store = _stores[key] = open_store(key[0], busy_timeout=key[1], create=create)
         if artifacts is None:
             uri = settings.resolved_artifact_uri()
             artifacts = _artifact_stores.get(uri)
