@@ -35,21 +35,30 @@ def test_everyday_names_are_at_the_top() -> None:
         _ = mloop.nope  # type: ignore[attr-defined]
 
 
-def test_import_mloop_is_light() -> None:
+def modules_loaded_by(statement: str, candidates: tuple[str, ...]) -> list[str]:
+    """Which of ``candidates`` a fresh interpreter has imported after ``statement``."""
     code = (
-        "import sys, mloop; "
-        "heavy = [m for m in ('sqlalchemy', 'pandas', 'ray', 'redis', 'psycopg', 'torch', "
-        "'fastapi', 'typer', 'sklearn') if m in sys.modules]; print(','.join(heavy))"
+        f"import sys; {statement}; print(','.join(m for m in {candidates!r} if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == ""
+    return [name for name in done.stdout.strip().split(",") if name]
+
+
+def test_import_mloop_is_light() -> None:
+    heavy = (
+        "sqlalchemy",
+        "pandas",
+        "ray",
+        "redis",
+        "psycopg",
+        "torch",
+        "fastapi",
+        "typer",
+        "sklearn",
+    )
+    assert modules_loaded_by("import mloop", heavy) == []
 
 
 def test_tracking_does_not_pull_in_optional_backends() -> None:
-    code = (
-        "import sys, mloop.tracking; "
-        "heavy = [m for m in ('ray', 'redis', 'psycopg', 'torch', 'fastapi', 'typer', 's3fs', "
-        "'sklearn') if m in sys.modules]; print(','.join(heavy))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == ""
+    optional = ("ray", "redis", "psycopg", "torch", "fastapi", "typer", "s3fs", "sklearn")
+    assert modules_loaded_by("import mloop.tracking", optional) == []

@@ -270,7 +270,7 @@ class SqlStore:
         start = from_ms(start_ms)
         assert start is not None
         return RunRecord(
-            **{k: v for k, v in run.__dict__.items()},
+            **run.__dict__,
             id=run_id,
             status="running",
             start_time=start,
@@ -471,7 +471,7 @@ class SqlStore:
         """Undo a soft delete of a run and its child runs."""
         self._set_deleted(run_id, actor, False)
 
-    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Record params; a param logged again with a different value is a ConflictError."""
         values = {check_key(k, "param name"): param_value(k, v) for k, v in params.items()}
         if not values:
@@ -499,7 +499,7 @@ class SqlStore:
 
         self._write("log params", action)
 
-    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         """Set tags on a run, replacing earlier values of the same keys."""
         values = {check_key(k, "tag name"): tag_value(k, v) for k, v in tags.items()}
         if not values:

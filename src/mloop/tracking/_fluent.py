@@ -25,9 +25,10 @@ class _Auto:
 
 
 AUTO: Final = _Auto()
-# Per store, once per process: the environment row and the ids of experiments used so far.
-_env_ids: dict[int, str] = {}
-_experiment_ids: dict[tuple[int, str], str] = {}
+# Once per process and store (keyed by URI, since an object's id can be reused): the
+# environment row and the ids of the experiments used so far.
+_env_ids: dict[str, str] = {}
+_experiment_ids: dict[tuple[str, str], str] = {}
 
 
 def start_run(
@@ -53,7 +54,7 @@ def start_run(
     """
     ctx = backends(store, artifacts, settings)
     experiment_name = experiment if experiment is not None else ctx.settings.experiment
-    exp_key = (id(ctx.store), experiment_name)
+    exp_key = (ctx.store.uri, experiment_name)
     exp_id = _experiment_ids.get(exp_key)
     if exp_id is None:
         exp_id = _experiment_ids[exp_key] = ctx.store.get_or_create_experiment(experiment_name).id
@@ -67,10 +68,10 @@ def start_run(
     else:
         raise InvalidValueError(f"parent must be a Run, a run id or None, not {parent!r}")
     git = git_state(Path.cwd())
-    env_id = _env_ids.get(id(ctx.store))
+    env_id = _env_ids.get(ctx.store.uri)
     if env_id is None:
         env_id = ctx.store.put_environment(environment(ctx.settings.capture_packages))
-        _env_ids[id(ctx.store)] = env_id
+        _env_ids[ctx.store.uri] = env_id
     record = ctx.store.create_run(
         NewRun(
             experiment_id=exp_id,

@@ -22,7 +22,6 @@ from mloop.store import (
     check_key,
     metric_step,
     metric_value,
-    param_value,
 )
 from mloop.tracking._active import forget
 from mloop.tracking._context import Backends, writer_for
@@ -107,20 +106,9 @@ class Run:
         """
         if self._ended:
             self._check_active()
-        if key not in self._keys:
-            check_key(key, "metric name")
-            self._keys.add(key)
-        # Fast paths for the common exact types; everything else goes through the full checks.
-        if type(value) is float and -_INF < value < _INF:
-            number = value
-        else:
-            number = metric_value(key, value)
+        number, step = self._checked(key, value, step)
         with self._lock:
-            if step is None:
-                step = self._steps.get(key, 0)
-            elif type(step) is not int or not _MIN_STEP <= step < _MAX_STEP:
-                step = metric_step(key, step)
-            self._steps[key] = step + 1
+            step = self._next_step(key, step)
         ms = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
         self._writer.add((self.id, key, number, step, ms))
 
@@ -135,18 +123,31 @@ class Run:
         if not isinstance(metrics, Mapping):
             raise InvalidValueError(f"metrics must be a mapping, not {type(metrics).__name__}")
         self._check_active()
+        checked = [(key, *self._checked(key, value, step)) for key, value in metrics.items()]
         ms = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
-        rows = []
         with self._lock:
-            for key, value in metrics.items():
-                if key not in self._keys:
-                    check_key(key, "metric name")
-                    self._keys.add(key)
-                number = metric_value(key, value)
-                this_step = self._steps.get(key, 0) if step is None else metric_step(key, step)
-                self._steps[key] = this_step + 1
-                rows.append((self.id, key, number, this_step, ms))
+            rows = [(self.id, k, v, self._next_step(k, s), ms) for k, v, s in checked]
         self._writer.add_many(rows)
+
+    def _checked(self, key: str, value: Any, step: Any) -> tuple[float, int | None]:
+        """The metric value and explicit step, validated (fast paths for the exact types)."""
+        if key not in self._keys:
+            check_key(key, "metric name")
+            self._keys.add(key)
+        if type(value) is float and -_INF < value < _INF:
+            number = value
+        else:
+            number = metric_value(key, value)
+        if step is not None and (type(step) is not int or not _MIN_STEP <= step < _MAX_STEP):
+            step = metric_step(key, step)
+        return number, step
+
+    def _next_step(self, key: str, step: int | None) -> int:
+        """The step to record (the next one of ``key`` when None); call with the lock held."""
+        if step is None:
+            step = self._steps.get(key, 0)
+        self._steps[key] = step + 1
+        return step
 
     def log_param(self, key: str, value: Any) -> None:
         """Record one param (a setting of the run; fixed once logged)."""
@@ -157,9 +158,7 @@ class Run:
         if not isinstance(params, Mapping):
             raise InvalidValueError(f"params must be a mapping, not {type(params).__name__}")
         self._check_active()
-        self._store.log_params(
-            self.id, {check_key(k, "param name"): param_value(k, v) for k, v in params.items()}
-        )
+        self._store.log_params(self.id, params)  # the store checks names and values
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (a label that may change later)."""
@@ -189,11 +188,14 @@ class Run:
         if not source.exists():
             raise InvalidValueError(f"cannot log artifact {str(source)!r}: no such file or folder")
         prefix = check_key(name, "artifact name") if name is not None else None
+        # A folder's files go under its name; a single file is named after itself.
+        folder = (
+            (prefix if prefix is not None else source.resolve().name) if source.is_dir() else None
+        )
         edges = []
         for relname, file in walk_files(source):
-            if source.is_dir():
-                base = prefix if prefix is not None else source.resolve().name
-                full = f"{base}/{relname}"
+            if folder is not None:
+                full = f"{folder}/{relname}"
             else:
                 full = prefix if prefix is not None else relname
             full = safe_relpath(full)  # the folder's own name has not been checked yet

@@ -12,20 +12,6 @@ from mloop.errors import InvalidValueError
 from mloop.store import RunRecord, Store
 from mloop.tracking._context import backends, flush_all
 
-BASE_COLUMNS = (
-    "run_id",
-    "experiment_id",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "user",
-    "kind",
-    "parent_run_id",
-    "git_commit",
-    "git_dirty",
-)
-
 
 def search_runs(
     experiment: str | Sequence[str] | None = None,

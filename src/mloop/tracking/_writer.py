@@ -42,24 +42,25 @@ class MetricWriter:
         with self._lock:
             self._buffer.append(row)
             waiting = len(self._buffer)
+        self._queued(waiting - 1, waiting)
+
+    def add_many(self, rows: list[MetricRow]) -> None:
+        """Queue several rows at once."""
+        with self._lock:
+            before = len(self._buffer)
+            self._buffer.extend(rows)
+            waiting = len(self._buffer)
+        self._queued(before, waiting)
+
+    def _queued(self, before: int, waiting: int) -> None:
         if self._thread is None:
             self._start()
-        if waiting % WAKE_EVERY == 0:
+        if waiting // WAKE_EVERY > before // WAKE_EVERY:
             # A burst is under way: write what is there now instead of at the next tick, so
             # the database work overlaps the logging (sqlite3 releases the GIL while it works).
             self._wake.set()
             if waiting >= MAX_BUFFERED:
                 self.flush()
-
-    def add_many(self, rows: list[MetricRow]) -> None:
-        """Queue several rows at once."""
-        with self._lock:
-            self._buffer.extend(rows)
-            waiting = len(self._buffer)
-        if self._thread is None:
-            self._start()
-        if waiting >= WAKE_EVERY:
-            self._wake.set()
 
     def _start(self) -> None:
         with self._lock:
@@ -138,14 +139,6 @@ class MetricWriter:
                 self.store.log_metrics(rows)
             except (RunNotActiveError, NotFoundError) as error:
                 self.lost[run_id] = (self.lost.get(run_id, (0, ""))[0] + len(rows), str(error))
-
-    def discard(self, run_id: str) -> int:
-        """Drop buffered rows of one run (used when the run cannot take them any more)."""
-        with self._lock:
-            kept = [row for row in self._buffer if row[0] != run_id]
-            dropped = len(self._buffer) - len(kept)
-            self._buffer = kept
-        return dropped
 
     def stop(self) -> None:
         """Flush and stop the thread."""
