@@ -51,7 +51,16 @@ class Peer:
         return self.venv / "bin" / "python"
 
 
-PEERS = {peer.name: peer for peer in [Peer("mlflow", "MLflow", ("mlflow", "scikit-learn"))]}
+PEERS = {
+    peer.name: peer
+    for peer in [
+        Peer("mlflow", "MLflow", ("mlflow", "scikit-learn")),
+        Peer("feast", "Feast", ("feast", "pandas", "redis")),
+        # mloop as a serving host installs it: the base package, none of the dev extras (whose
+        # torch, for one, scikit-learn's estimator discovery would import on skops' first use).
+        Peer("mloop-base", "mloop (base install)", ("mloop", "scikit-learn", "skops")),
+    ]
+}
 
 
 class WorkerError(RuntimeError):
@@ -147,7 +156,11 @@ def run_worker(
 
 
 def requirements_hash(peer: Peer) -> str:
-    return hashlib.sha256(peer.requirements.read_bytes()).hexdigest()
+    """The pins' digest; for a venv holding mloop itself (`-e .`), its dependencies' too."""
+    pins = peer.requirements.read_bytes()
+    if b"-e ." in pins.splitlines():
+        pins += (REPO / "pyproject.toml").read_bytes()
+    return hashlib.sha256(pins).hexdigest()
 
 
 def ensure_venv(peer: Peer, say: Callable[[str], None] = print) -> None:
@@ -162,7 +175,7 @@ def ensure_venv(peer: Peer, say: Callable[[str], None] = print) -> None:
     log = peer.venv / "pip-install.log"
     with log.open("w") as out:
         install = [str(peer.python), "-m", "pip", "install", "-r", str(peer.requirements)]
-        done = subprocess.run(install, stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run(install, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     if done.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise RuntimeError(f"installing {peer.requirements.name} failed (see {log}):\n{tail}")

@@ -91,3 +91,21 @@ def store(store_url: str) -> Iterator[SqlStore]:
     opened = SqlStore(store_url)
     yield opened
     opened.close()
+
+
+REDIS_URL = os.environ.get("MLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The URL of the real Redis (without a database number); skips or fails if it is down."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        service_missing(f"Redis at {REDIS_URL}", error)
+    finally:
+        client.close()
+    return REDIS_URL

@@ -15,6 +15,10 @@ PACKAGES = [
     "mloop.store",
     "mloop.artifacts",
     "mloop.tracking",
+    "mloop.backends",
+    "mloop.events",
+    "mloop.registry",
+    "mloop.registry.flavors",
     "mloop.errors",
     "mloop.config",
 ]
@@ -29,7 +33,7 @@ def test_all_names_resolve(name: str) -> None:
 
 
 def test_everyday_names_are_at_the_top() -> None:
-    for name in ("start_run", "search_runs", "get_run", "active_run", "Run"):
+    for name in ("start_run", "search_runs", "get_run", "active_run", "Run", "load_model"):
         assert name in mloop.__all__
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = mloop.nope  # type: ignore[attr-defined]
@@ -62,3 +66,8 @@ def test_import_mloop_is_light() -> None:
 def test_tracking_does_not_pull_in_optional_backends() -> None:
     optional = ("ray", "redis", "psycopg", "torch", "fastapi", "typer", "s3fs", "sklearn")
     assert modules_loaded_by("import mloop.tracking", optional) == []
+
+
+def test_the_registry_loads_no_model_library_until_a_model_needs_it() -> None:
+    libraries = ("sklearn", "skops", "torch", "xgboost", "lightgbm", "onnxruntime", "typer")
+    assert modules_loaded_by("import mloop.registry", libraries) == []

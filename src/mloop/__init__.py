@@ -8,6 +8,9 @@ The names a user types every day are here; each component's full API is in its s
 
     with mloop.start_run(experiment="churn", params={"C": 1.0}) as run:
         run.log_metric("auc", 0.91)
+        run.log_model(model, name="churn", input_example=X[:5])
+
+    model = mloop.load_model("models:/churn@latest")
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from mloop._util.lazy import lazy_names
 from mloop._version import __version__
 
 if TYPE_CHECKING:
+    from mloop.registry import Model, load_model, register
     from mloop.tracking import (
         Run,
         active_run,
@@ -28,16 +32,22 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Model",
     "Run",
     "__version__",
     "active_run",
     "download_artifacts",
     "get_run",
+    "load_model",
+    "register",
     "search_runs",
     "start_run",
 ]
 
 _LAZY = {
+    "Model": ".registry",
+    "load_model": ".registry",
+    "register": ".registry",
     "Run": ".tracking",
     "active_run": ".tracking",
     "download_artifacts": ".tracking",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mloop.errors import ConfigError
 
@@ -77,6 +77,47 @@ class Settings(BaseModel):
         gt=0,
         description="Seconds a SQLite writer waits for another process's lock before failing.",
     )
+
+    allow_pickle_models: bool = Field(
+        default=False,
+        description="Load model packages saved with joblib/pickle (which can run code when "
+        "loaded). Off: such packages are refused unless load_model(allow_pickle=True).",
+    )
+    trusted_types: tuple[str, ...] = Field(
+        default=(),
+        description="Extra fully qualified type names a scikit-learn (skops) model package may "
+        "contain, beyond skops' safe defaults; a comma-separated list in MLOOP_TRUSTED_TYPES.",
+    )
+    model_cache: str = Field(
+        default="",
+        description="Folder of unzipped model packages, one per package digest. "
+        "Default: <home>/.mloop/cache/models.",
+    )
+
+    online_store: str = Field(
+        default="",
+        description="Online feature store: sqlite:///path.db or redis://host:6379/0. "
+        "Default: sqlite:///<home>/.mloop/online.db.",
+    )
+
+    @field_validator("trusted_types", mode="before")
+    @classmethod
+    def _split_types(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    def resolved_model_cache(self) -> Path:
+        """The model package cache folder, with the default filled in from the project folder."""
+        if self.model_cache:
+            return Path(self.model_cache).expanduser()
+        return self.home / ".mloop" / "cache" / "models"
+
+    def resolved_online_store(self) -> str:
+        """The online store URI, with the default filled in from the project folder."""
+        if self.online_store:
+            return self.online_store
+        return f"sqlite:///{(self.home / '.mloop' / 'online.db').as_posix()}"
 
     def resolved_tracking_uri(self) -> str:
         """The tracking URI, with the default filled in from the project folder."""

@@ -12,6 +12,7 @@ codes and HTTP statuses; nothing below them knows about either.
     │   ├── InvalidKeyError         a metric/param/tag/artifact name is not acceptable
     │   ├── InvalidValueError       a value has the wrong type or is out of range
     │   ├── InvalidFilterError      a search filter or order_by does not parse
+    │   ├── SignatureError          model input does not match the model's signature
     │   └── UnsafePathError         a name would escape its folder (path traversal)
     ├── NotFoundError               no such run, experiment, artifact, ... (also a LookupError)
     ├── ConflictError               the request contradicts what is recorded
@@ -19,8 +20,9 @@ codes and HTTP statuses; nothing below them knows about either.
     ├── StoreError                  the metadata store cannot do what was asked
     │   ├── StoreUnavailableError   the database cannot be reached or is locked for too long
     │   └── SchemaVersionError      the database schema is newer than this mloop understands
-    └── ArtifactError               the artifact store cannot do what was asked
-        └── IntegrityError          stored bytes do not match their sha256 digest
+    ├── ArtifactError               the artifact store cannot do what was asked
+    │   └── IntegrityError          stored bytes do not match their sha256 digest
+    └── UntrustedModelError         loading a model would run code nobody has trusted
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ __all__ = [
     "NotFoundError",
     "RunNotActiveError",
     "SchemaVersionError",
+    "SignatureError",
     "StoreError",
     "StoreUnavailableError",
     "UnsafePathError",
+    "UntrustedModelError",
 ]
 
 
@@ -81,6 +85,14 @@ class InvalidFilterError(InvalidInputError):
     """A search filter or order_by clause does not parse; the message names the bad token."""
 
 
+class SignatureError(InvalidInputError):
+    """Input to a model does not match its signature; ``column`` names the culprit, if one."""
+
+    def __init__(self, message: str, *, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 class UnsafePathError(InvalidInputError):
     """A name would reach outside the folder it belongs in (path traversal)."""
 
@@ -115,3 +127,7 @@ class ArtifactError(MloopError):
 
 class IntegrityError(ArtifactError):
     """Bytes read back do not match the sha256 digest they were stored under."""
+
+
+class UntrustedModelError(MloopError):
+    """A model package needs pickle or object types that the loader was not told to trust."""

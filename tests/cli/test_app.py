@@ -20,7 +20,19 @@ def test_help_lists_every_command_in_order(cli: Invoke) -> None:
     result = cli("--help")
     assert result.exit_code == 0
     listed = re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE)
-    assert listed == ["demo", "runs", "experiments", "gc", "version"]
+    assert listed == [
+        "demo",
+        "runs",
+        "experiments",
+        "apply",
+        "materialize",
+        "features",
+        "models",
+        "webhooks",
+        "events",
+        "gc",
+        "version",
+    ]
     assert cli("-h").stdout == result.stdout
 
 

@@ -37,6 +37,8 @@ def test_run_demo_records_a_complete_run(project: Path) -> None:
         ("input", "datasets/test/breast_cancer"),
         ("output", "datasets/predictions/breast_cancer_predictions"),
         ("output", "report.md"),
+        ("output", "model"),
+        ("input", "feature_views/tumor_measurements/v1"),
     }
     run = backends().store.get_run(result.run_id)
     assert run.status == "finished"
@@ -47,6 +49,45 @@ def test_run_demo_records_a_complete_run(project: Path) -> None:
     text = backends().artifacts.get_bytes(report.digest).decode()
     assert text.startswith("# mloop demo")
     assert "Confusion matrix" in text
+    version = backends().store.models.get_version_by_alias("breast-cancer", "production")
+    assert (version.version, version.run_id) == (result.model_version, result.run_id)
+    assert result.previous_production is None
+
+
+def test_each_demo_run_registers_a_new_production_version(project: Path) -> None:
+    import mloop
+
+    first, second = run_demo(rows=MIN_ROWS), run_demo(rows=MIN_ROWS + 10)
+    assert (first.model_version, second.model_version) == (1, 2)
+    assert second.previous_production == 1
+    model = mloop.load_model("breast-cancer@production")
+    assert model.metadata.run_id == second.run_id
+    test_patients = set(load_data(MIN_ROWS + 10).test.index)
+    assert len(second.served) == 3
+    assert {patient for patient, _, _ in second.served} <= test_patients
+    assert all(0.0 <= proba <= 1.0 for _, _, proba in second.served)
+
+
+def test_demo_training_rows_come_from_the_feature_store(project: Path) -> None:
+    import pandas as pd
+
+    from mloop.demo._features import column_name
+
+    result = run_demo(rows=MIN_ROWS)
+    store = backends().store
+    [view] = store.features.list_definitions("feature_view")
+    assert (view.name, result.feature_view_version) == ("tumor_measurements", 1)
+    train = next(e.artifact for e in result.lineage if e.name == "datasets/train/breast_cancer")
+    assert train.meta["feature_views"][0]["name"] == "tumor_measurements"
+    # The point-in-time join picked the diagnostic measurement, not the noisy screening one.
+    original = load_data(MIN_ROWS).train.rename(columns=column_name)
+    from mloop.tracking._datasets import load_dataframe
+
+    fetched = load_dataframe(backends(), train)
+    pd.testing.assert_frame_equal(
+        fetched.reset_index(drop=True), original.reset_index(drop=True), check_dtype=False
+    )
+    assert result.online_rows == MIN_ROWS
 
 
 def test_same_rows_same_datasets(project: Path) -> None:

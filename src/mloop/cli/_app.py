@@ -7,11 +7,23 @@ from typing import Annotated
 import typer
 
 from mloop import __version__
-from mloop.cli import _demo, _experiments, _gc, _info, _runs
+from mloop.cli import _demo, _events, _experiments, _features, _gc, _info, _models, _runs
 from mloop.cli._errors import DEBUG_ENV, DEBUG_KEY, MloopGroup
 
 # The order `mloop --help` lists commands in: the way a new user meets them.
-COMMANDS = ("demo", "runs", "experiments", "gc", "version")
+COMMANDS = (
+    "demo",
+    "runs",
+    "experiments",
+    "apply",
+    "materialize",
+    "features",
+    "models",
+    "webhooks",
+    "events",
+    "gc",
+    "version",
+)
 
 
 class RootGroup(MloopGroup):
@@ -67,6 +79,12 @@ def root(
 app.command("demo", rich_help_panel="Start here")(_demo.demo)
 app.add_typer(_runs.app, name="runs", rich_help_panel="Tracking")
 app.add_typer(_experiments.app, name="experiments", rich_help_panel="Tracking")
+app.command("apply", rich_help_panel="Features")(_features.apply)
+app.command("materialize", rich_help_panel="Features")(_features.materialize)
+app.add_typer(_features.app, name="features", rich_help_panel="Features")
+app.add_typer(_models.app, name="models", rich_help_panel="Registry")
+app.add_typer(_events.webhooks_app, name="webhooks", rich_help_panel="Events")
+app.add_typer(_events.events_app, name="events", rich_help_panel="Events")
 app.command("gc", rich_help_panel="Maintenance")(_gc.gc)
 app.command("version", rich_help_panel="Maintenance")(_info.version)
 

@@ -31,8 +31,9 @@ def demo(
 
     Trains a classifier on a data set that ships with scikit-learn and records it in this
     folder (under .mloop/): params, cross-validation and learning-curve metrics, the train
-    and test data as versioned datasets, the predictions and a report. Needs no setup and no
-    network.
+    and test data as versioned datasets, the predictions and a report. The model is
+    registered as a new version of `breast-cancer` and made `breast-cancer@production`.
+    Needs no setup and no network.
     """
     console = stdout()
     with console.status("Training the demo model…"):
@@ -73,9 +74,43 @@ def render_result(result: mloop.demo.DemoResult) -> None:
             f"{inputs} input and {outputs} output artifacts.",
         )
     )
+    before = (
+        f"it was version {result.previous_production}"
+        if result.previous_production is not None
+        else "the first production model"
+    )
+    console.print(
+        Text.assemble(
+            "Registered the model as ",
+            (f"{result.model_name}/{result.model_version}", "bold cyan"),
+            " and made it ",
+            (f"{result.model_name}@production", "bold"),
+            f" ({before}).",
+        )
+    )
+    if result.feature_view:
+        console.print(
+            Text.assemble(
+                "Training rows came from feature view ",
+                (f"{result.feature_view} v{result.feature_view_version}", "bold"),
+                " by a point-in-time join; its latest values for "
+                f"{result.online_rows} patients are in the online store. Production scored "
+                "patients looked up there:",
+            )
+        )
+        for patient, label, proba in result.served:
+            console.print(
+                f"  patient {patient}: P(benign) = {proba:.3f}  (diagnosis: "
+                f"{'benign' if label == 1 else 'malignant'})"
+            )
     console.print(Text(f"Metadata: {result.tracking_uri}", style="dim"))
     console.print(Text(f"Artifacts: {result.artifact_uri}", style="dim"))
     console.print()
     console.print("See everything the run recorded, then compare it with the other runs:")
     console.print(Text(f"  mloop runs show {result.run_id}", style="green"))
     console.print(Text("  mloop runs list --order-by 'metrics.test_auc DESC'", style="green"))
+    console.print("Look at the registered model, where it came from, and its model card:")
+    console.print(Text(f"  mloop models versions {result.model_name}", style="green"))
+    console.print(Text(f"  mloop models lineage {result.model_name}@production", style="green"))
+    console.print(Text(f"  mloop models card {result.model_name}@production", style="green"))
+    console.print(Text(f"  mloop features show {result.feature_view}", style="green"))

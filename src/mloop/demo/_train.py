@@ -16,12 +16,16 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mloop.artifacts import ArtifactStore
+from mloop.backends import Backends, backends
 from mloop.config import Settings
 from mloop.demo._data import TARGET, TEST_SIZE, DemoData, load_data
-from mloop.demo._limits import DATASET_NAME, DEMO_EXPERIMENT
+from mloop.demo._features import VIEW, FeatureData, materialize_and_look_up
+from mloop.demo._features import build as build_features
+from mloop.demo._limits import DATASET_NAME, DEMO_EXPERIMENT, MODEL_NAME, PRODUCTION
 from mloop.demo._report import Evaluation, write_report
+from mloop.registry import set_alias
 from mloop.store import LineageEdge, Store
-from mloop.tracking import Run, backends, start_run
+from mloop.tracking import Run, start_run
 
 RUN_NAME = "breast-cancer-logreg"
 MODEL = "logistic regression"
@@ -49,6 +53,14 @@ class DemoResult:
     steps: dict[str, int] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     lineage: list[LineageEdge] = field(default_factory=list)
+    model_name: str = MODEL_NAME
+    model_version: int = 0
+    previous_production: int | None = None
+    feature_view: str = ""
+    feature_view_version: int = 0
+    online_rows: int = 0  # entities materialized into the online store
+    online_store: str = ""
+    served: list[tuple[int, int, float]] = field(default_factory=list)  # patient, label, proba
 
 
 def run_demo(
@@ -68,7 +80,8 @@ def run_demo(
     """
     started = time.perf_counter()
     ctx = backends(store, artifacts, settings)
-    data = load_data(rows, seed=seed)
+    features = build_features(load_data(rows, seed=seed), ctx, seed)
+    data = features.data
     params: dict[str, Any] = {
         "model": "logistic_regression",
         "C": C,
@@ -88,7 +101,8 @@ def run_demo(
         artifacts=ctx.artifacts,
         settings=ctx.settings,
     ) as run:
-        _train_and_log(run, data, seed)
+        version, previous = _train_and_log(run, data, seed, ctx)
+    served = _serve_from_online_store(features, data, ctx)
     info = run.info()
     return DemoResult(
         run_id=run.id,
@@ -105,6 +119,13 @@ def run_demo(
         steps={key: len(run.metric_history(key)) for key in sorted(info.metrics)},
         params=dict(sorted(info.params.items())),
         lineage=run.lineage(),
+        model_version=version,
+        previous_production=previous,
+        feature_view=VIEW,
+        feature_view_version=features.view_version,
+        online_rows=data.rows,
+        online_store=features.store.online_uri,
+        served=served,
     )
 
 
@@ -125,7 +146,11 @@ def _scores(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
     }
 
 
-def _train_and_log(run: Run, data: DemoData, seed: int) -> None:
+def _train_and_log(run: Run, data: DemoData, seed: int, ctx: Backends) -> tuple[int, int | None]:
+    """Train, evaluate and log; register the model and make it ``production``.
+
+    Returns the new version and the version ``production`` pointed at before.
+    """
     run.log_dataset(data.train, name=DATASET_NAME, role="train")
     run.log_dataset(data.test, name=DATASET_NAME, role="test")
     x_train, y_train = _split(data.train)
@@ -174,6 +199,38 @@ def _train_and_log(run: Run, data: DemoData, seed: int) -> None:
     with tempfile.TemporaryDirectory(prefix="mloop-demo-") as folder:
         report = write_report(Path(folder) / "report.md", evaluation)
         run.log_artifact(report)
+
+    logged = run.log_model(
+        model,
+        name=MODEL_NAME,
+        input_example=x_test.iloc[:5],
+        description=f"{MODEL} on the breast-cancer data, trained by mloop demo",
+        tags={"test_auc": round(test["auc"], 4)},
+    )
+    assert logged.version is not None
+    change = set_alias(
+        MODEL_NAME, PRODUCTION, logged.version.version, store=ctx.store, settings=ctx.settings
+    )
+    return logged.version.version, change.previous_version
+
+
+def _serve_from_online_store(
+    features: FeatureData, data: DemoData, ctx: Backends
+) -> list[tuple[int, int, float]]:
+    """Materialize, look three test patients up online, and score them with production."""
+    from mloop.registry import load_model
+
+    patients = [int(p) for p in data.test.index[:3]]
+    online = materialize_and_look_up(features, patients)
+    model = load_model(
+        f"{MODEL_NAME}@{PRODUCTION}",
+        store=ctx.store,
+        artifacts=ctx.artifacts,
+        settings=ctx.settings,
+    )
+    proba = model.predict_proba(online.drop(columns=["patient_id"]))[:, 1]
+    labels = data.test.loc[patients, TARGET].tolist()
+    return [(p, int(y), float(q)) for p, y, q in zip(patients, labels, proba, strict=True)]
 
 
 def _curve_sizes(train_rows: int) -> list[int]:

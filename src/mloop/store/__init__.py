@@ -1,4 +1,5 @@
-"""The metadata store (paper component C7): runs, params, metrics, artifacts, lineage, audit.
+"""The metadata store (paper component C7): runs, params, metrics, artifacts, lineage, models,
+events, audit.
 
 >>> from mloop.store import open_store
 >>> store = open_store("sqlite:///.mloop/mloop.db")       # doctest: +SKIP
@@ -10,6 +11,7 @@ from mloop.errors import ConfigError
 from mloop.store._ids import new_id, now_ms
 from mloop.store._migrate import SCHEMA_HEAD
 from mloop.store._protocol import Store
+from mloop.store._protocol_models import EventStore, FeatureRecords, ModelStore
 from mloop.store._records import (
     RUN_STATUSES,
     ArtifactRecord,
@@ -25,10 +27,24 @@ from mloop.store._records import (
     from_ms,
     to_ms,
 )
+from mloop.store._records_models import (
+    AliasChange,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    FeatureDefinition,
+    Materialization,
+    ModelVersion,
+    RegisteredModel,
+    Webhook,
+)
 from mloop.store._sql import SqlStore
 from mloop.store._validate import (
+    check_alias,
     check_key,
+    check_model_name,
     check_name,
+    check_version,
     metric_step,
     metric_value,
     param_value,
@@ -38,20 +54,35 @@ from mloop.store._validate import (
 __all__ = [
     "RUN_STATUSES",
     "SCHEMA_HEAD",
+    "AliasChange",
     "ArtifactRecord",
     "AuditEntry",
+    "Delivery",
+    "DeliveryStatus",
     "Environment",
+    "Event",
+    "EventStore",
     "Experiment",
+    "FeatureDefinition",
+    "FeatureRecords",
     "LineageEdge",
+    "Materialization",
     "MetricPoint",
     "MetricRow",
+    "ModelStore",
+    "ModelVersion",
     "NewRun",
+    "RegisteredModel",
     "RunRecord",
     "RunStatus",
     "SqlStore",
     "Store",
+    "Webhook",
+    "check_alias",
     "check_key",
+    "check_model_name",
     "check_name",
+    "check_version",
     "from_ms",
     "metric_step",
     "metric_value",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from mloop.store._protocol_models import EventStore, FeatureRecords, ModelStore
 from mloop.store._records import (
     ArtifactRecord,
     AuditEntry,
@@ -27,6 +28,21 @@ class Store(Protocol):
     """What tracking, registry, features and the rest record and read. One suite tests all."""
 
     uri: str
+
+    @property
+    def models(self) -> ModelStore:
+        """Registered models, versions, tags and aliases."""
+        ...
+
+    @property
+    def events(self) -> EventStore:
+        """Events and webhooks."""
+        ...
+
+    @property
+    def features(self) -> FeatureRecords:
+        """Feature definitions and materializations."""
+        ...
 
     # experiments
     def get_or_create_experiment(self, name: str) -> Experiment: ...

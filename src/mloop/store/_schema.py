@@ -158,3 +158,152 @@ audit_log = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index(None, "object_type", "object_id"),
 )
+
+# -- model registry ---------------------------------------------------------------------------
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    # Versions are numbered 1, 2, 3 ... per model; the counter lives here so that allocating a
+    # number is one locked row update, not a MAX() race.
+    sa.Column("last_version", sa.Integer, nullable=False),
+)
+
+model_tags = sa.Table(
+    "model_tags",
+    metadata,
+    sa.Column(
+        "model_id", ID, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column(
+        "model_id", ID, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    # The model package (a content-addressed zip); RESTRICT keeps gc from dropping it.
+    sa.Column("artifact_id", ID, sa.ForeignKey("artifacts.id"), nullable=False),
+    # The run that produced it, if any; runs can be purged, so this is no foreign key.
+    sa.Column("run_id", ID),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.UniqueConstraint("model_id", "version"),
+    sa.Index(None, "run_id"),
+    sa.Index(None, "artifact_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column(
+        "version_id", ID, sa.ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column(
+        "model_id", ID, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(256), nullable=False),
+)
+
+# -- events and webhooks ----------------------------------------------------------------------
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # UUIDv7: ordered by time
+    sa.Column("kind", sa.String(64), nullable=False),  # e.g. model_version.created
+    sa.Column("subject", sa.String(512), nullable=False),  # e.g. churn/3, churn@production
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "kind", "created_ms"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),  # list of kind patterns: "model_version.*"
+    sa.Column("secret", sa.Text),  # signs deliveries (HMAC-SHA256) when set
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("event_id", ID, sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_ms", sa.BigInteger),
+    sa.Index(None, "status", "next_attempt_ms"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+)
+
+# -- feature store ----------------------------------------------------------------------------
+
+feature_definitions = sa.Table(
+    "feature_definitions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # entity | feature_view | on_demand_...
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # The spec's canonical sha256; the same spec is also an artifact (kind = this kind) so
+    # that lineage edges can point at a definition version.
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("artifact_id", ID, sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.UniqueConstraint("kind", "name", "version"),
+)
+
+materializations = sa.Table(
+    "materializations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("view", sa.String(64), nullable=False),
+    sa.Column("view_version", sa.Integer, nullable=False),
+    sa.Column("online_store", sa.String(1000), nullable=False),  # URI, password hidden
+    sa.Column("start_ms", sa.BigInteger),  # event-time window materialized, [start, end]
+    sa.Column("end_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running | finished | failed
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("stats", sa.JSON, nullable=False),  # per-feature statistics
+    sa.Column("validation", sa.JSON, nullable=False),  # the validation report
+    sa.Column("error", sa.Text),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Index(None, "view", "online_store", "status", "end_ms"),
+    sa.CheckConstraint("status IN ('running', 'finished', 'failed')", name="status"),
+)

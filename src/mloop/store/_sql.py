@@ -35,6 +35,9 @@ from mloop.store._records import (
     from_ms,
     to_ms,
 )
+from mloop.store._sql_events import SqlEvents
+from mloop.store._sql_features import SqlFeatures
+from mloop.store._sql_models import SqlModels
 from mloop.store._validate import check_key, check_name, param_value, tag_value
 
 __all__ = ["SqlStore"]
@@ -91,6 +94,9 @@ class SqlStore:
         except BaseException:
             self._engine.dispose()
             raise
+        self.models = SqlModels(self)
+        self.events = SqlEvents(self)
+        self.features = SqlFeatures(self)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -601,29 +607,47 @@ class SqlStore:
         self, *, digest: str, kind: str, size: int, uri: str, meta: Mapping[str, Any]
     ) -> ArtifactRecord:
         """The artifact record for (digest, kind), created on first sight."""
-        a = t.artifacts.c
-        query = sa.select(t.artifacts).where(a.digest == digest, a.kind == kind)
 
         def action(conn: Connection) -> ArtifactRecord:
-            row = conn.execute(query).first()
-            if row is None:
-                conn.execute(
-                    self._insert(t.artifacts)
-                    .values(
-                        id=new_id(),
-                        digest=digest,
-                        kind=kind,
-                        size=size,
-                        uri=uri,
-                        meta=dict(meta),
-                        created_ms=self._clock(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["digest", "kind"])
-                )
-                row = conn.execute(query).one()
+            self._artifact_in(conn, digest=digest, kind=kind, size=size, uri=uri, meta=meta)
+            a = t.artifacts.c
+            row = conn.execute(
+                sa.select(t.artifacts).where(a.digest == digest, a.kind == kind)
+            ).one()
             return self._artifact(row)
 
         return self._write("record an artifact", action)
+
+    def _artifact_in(
+        self,
+        conn: Connection,
+        *,
+        digest: str,
+        kind: str,
+        size: int,
+        uri: str,
+        meta: Mapping[str, Any],
+    ) -> str:
+        """The id of the artifact record for (digest, kind), created in ``conn`` if new."""
+        a = t.artifacts.c
+        query = sa.select(a.id).where(a.digest == digest, a.kind == kind)
+        found = conn.execute(query).scalar()
+        if found is None:
+            conn.execute(
+                self._insert(t.artifacts)
+                .values(
+                    id=new_id(),
+                    digest=digest,
+                    kind=kind,
+                    size=size,
+                    uri=uri,
+                    meta=dict(meta),
+                    created_ms=self._clock(),
+                )
+                .on_conflict_do_nothing(index_elements=["digest", "kind"])
+            )
+            found = conn.execute(query).scalar_one()
+        return str(found)
 
     def link_artifact(self, run_id: str, artifact_id: str, direction: Direction, name: str) -> None:
         """Add a lineage edge: the run used (input) or produced (output) the artifact."""
@@ -690,6 +714,7 @@ class SqlStore:
         object_id: str,
         details: Mapping[str, Any] | None,
     ) -> None:
+        check_name(actor, "actor")  # every audited change names who made it
         conn.execute(
             t.audit_log.insert().values(
                 id=new_id(),
@@ -761,10 +786,16 @@ class SqlStore:
     def unreferenced_artifacts(
         self, *, created_before: datetime | None = None
     ) -> list[ArtifactRecord]:
-        """Artifact records that no lineage edge points at (candidates for gc)."""
+        """Artifact records that no lineage edge or model version points at (gc candidates)."""
         a, l = t.artifacts.c, t.lineage.c  # noqa: E741
         query = (
-            sa.select(t.artifacts).where(~sa.exists().where(l.artifact_id == a.id)).order_by(a.id)
+            sa.select(t.artifacts)
+            .where(
+                ~sa.exists().where(l.artifact_id == a.id),
+                ~sa.exists().where(t.model_versions.c.artifact_id == a.id),
+                ~sa.exists().where(t.feature_definitions.c.artifact_id == a.id),
+            )
+            .order_by(a.id)
         )
         if created_before is not None:
             query = query.where(a.created_ms < to_ms(created_before))

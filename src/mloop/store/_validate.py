@@ -127,3 +127,55 @@ def metric_step(key: str, step: Any) -> int:
     if not -(2**63) <= number < 2**63:
         raise InvalidValueError(f"step of metric {key!r} is out of the 64-bit range: {number}")
     return number
+
+
+_MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}")
+RESERVED_ALIASES = frozenset({"latest"})
+
+
+def check_model_name(name: object) -> str:
+    """A registered model's name: it appears in ``models:/name@alias`` URIs and in paths."""
+    if not isinstance(name, str):
+        raise InvalidKeyError(f"model name must be a string, not {type(name).__name__}")
+    if not _MODEL_NAME_RE.fullmatch(name) or name.endswith("."):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise InvalidKeyError(
+            f"model name {shown!r} is not allowed; use 1-128 letters, digits and _ . - "
+            "starting with a letter or digit (no '/', '@', ':' or spaces)"
+        )
+    return name
+
+
+def check_alias(alias: object) -> str:
+    """An alias (``production``, ``challenger``, ...): a letter, then letters, digits, _ or -."""
+    if not isinstance(alias, str):
+        raise InvalidKeyError(f"alias must be a string, not {type(alias).__name__}")
+    if not _ALIAS_RE.fullmatch(alias):
+        shown = alias if len(alias) <= 60 else alias[:57] + "..."
+        raise InvalidKeyError(
+            f"alias {shown!r} is not allowed; use 1-64 letters, digits, _ and -, starting "
+            "with a letter (a number would be read as a version)"
+        )
+    if alias.lower() in RESERVED_ALIASES:
+        raise InvalidKeyError(
+            f"alias {alias!r} is reserved: '@latest' always means the newest version"
+        )
+    return alias
+
+
+MAX_VERSION = 2**31 - 1  # model_versions.version is a 32-bit INTEGER
+
+
+def check_version(version: object) -> int:
+    """A model version number: a positive integer (``3``, or the string ``"3"``)."""
+    if isinstance(version, bool):
+        raise InvalidValueError(f"model version must be a positive integer, not {version!r}")
+    number = version
+    if isinstance(version, str) and version.isascii() and version.isdecimal():
+        number = int(version)
+    if not isinstance(number, int) or not 1 <= number <= MAX_VERSION:
+        raise InvalidValueError(
+            f"model version must be a positive integer up to {MAX_VERSION}, not {version!r}"
+        )
+    return number

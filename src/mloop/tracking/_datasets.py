@@ -80,9 +80,21 @@ def log_dataframe(backends: Backends, df: pd.DataFrame, *, name: str) -> Artifac
         "schema": {str(c): str(t) for c, t in df.dtypes.items()},
         "profile": profile(df),
     }
+    sources = feature_sources(df)
+    if sources:
+        meta["feature_views"] = sources
     return backends.store.record_artifact(
         digest=blob.digest, kind="dataset", size=blob.size, uri=backends.artifacts.uri, meta=meta
     )
+
+
+def feature_sources(df: pd.DataFrame) -> list[dict[str, object]]:
+    """The feature view versions a frame came from (``FeatureStore.get_historical_features``
+    leaves them in ``df.attrs["mloop.feature_views"]``)."""
+    found = df.attrs.get("mloop.feature_views")
+    if not isinstance(found, list):
+        return []
+    return [dict(item) for item in found if isinstance(item, dict) and "artifact_id" in item]
 
 
 def load_dataframe(backends: Backends, record: ArtifactRecord) -> pd.DataFrame:

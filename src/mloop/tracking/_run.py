@@ -25,10 +25,12 @@ from mloop.store import (
 )
 from mloop.tracking._active import forget
 from mloop.tracking._context import Backends, writer_for
-from mloop.tracking._datasets import log_dataframe
+from mloop.tracking._datasets import feature_sources, log_dataframe
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mloop.registry import LoggedModel
 
 MAX_ERROR = 8000
 _INF = float("inf")
@@ -223,14 +225,60 @@ class Run:
 
         The same data logged twice (here or in another run) is the same artifact. ``role``
         (train, test, validation, ...) is recorded with the lineage edge's name,
-        ``datasets/<role>/<name>``; ``direction`` says whether the run read or wrote it.
+        ``datasets/<role>/<name>``; ``direction`` says whether the run read or wrote it. A frame
+        made by ``FeatureStore.get_historical_features`` also links the feature view versions
+        it came from as inputs of the run.
         """
         self._check_active()
         check_key(name, "dataset name")
         check_key(role, "dataset role")
         record = log_dataframe(self._backends, df, name=name)
         self._store.link_artifact(self.id, record.id, direction, f"datasets/{role}/{name}")
+        # Training data from the feature store: the run also read those feature view versions.
+        for source in feature_sources(df):
+            self._store.link_artifact(
+                self.id,
+                str(source["artifact_id"]),
+                "input",
+                f"{source.get('kind', 'feature_view')}s/{source['name']}/v{source['version']}",
+            )
         return record
+
+    def log_model(
+        self,
+        model: Any,
+        name: str | None = None,
+        *,
+        input_example: Any = None,
+        artifact_path: str = "model",
+        alias: str | None = None,
+        **options: Any,
+    ) -> LoggedModel:
+        """Store ``model`` as a package produced by this run; with ``name``, register it as the
+        next version of that model (and point ``alias`` at it, if given).
+
+        The signature is inferred from ``input_example``; the package records this run and
+        the datasets it logged as inputs. Other keywords (``signature``, ``flavor``,
+        ``serializer``, ``metadata``, ``description``, ``tags``, ``options``) are those of
+        :func:`mloop.registry.log_model`. Load it back with ``mloop.load_model(...)`` from
+        ``"models:/<name>@<alias>"``, ``"models:/<name>/<version>"`` or ``result.uri``.
+        """
+        from mloop.registry import log_model
+
+        self._check_active()
+        b = self._backends
+        return log_model(
+            model,
+            run_id=self.id,
+            name=name,
+            input_example=input_example,
+            artifact_path=artifact_path,
+            alias=alias,
+            store=b.store,
+            artifacts=b.artifacts,
+            settings=b.settings,
+            **options,
+        )
 
     def lineage(self) -> list[LineageEdge]:
         """The artifacts this run used and produced."""
