@@ -13,10 +13,11 @@ field is documented in docs/configuration.md; a test fails when one is not.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,6 +35,25 @@ def _default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         return "unknown"
+
+
+class ComputeSettings(BaseModel):
+    """Where pipeline steps and trials run (``compute:`` in mloop.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["inprocess", "process", "ray"] = Field(
+        default="process",
+        description="inprocess (debugging), process (a local process pool) or ray.",
+    )
+    address: str = Field(
+        default="",
+        description="Ray only: the cluster to join (ray://host:10001 or auto); "
+        "empty starts a local Ray.",
+    )
+    max_workers: int | None = Field(
+        default=None, ge=1, description="Parallel workers of the process pool (default: CPUs)."
+    )
 
 
 class Settings(BaseModel):
@@ -99,6 +119,34 @@ class Settings(BaseModel):
         description="Online feature store: sqlite:///path.db or redis://host:6379/0. "
         "Default: sqlite:///<home>/.mloop/online.db.",
     )
+
+    compute: ComputeSettings = Field(
+        default_factory=ComputeSettings,
+        description="Where pipeline steps and trials run: a mapping with backend "
+        "(inprocess | process | ray), address and max_workers. As an environment variable: "
+        'JSON, e.g. MLOOP_COMPUTE=\'{"backend": "ray"}\'.',
+    )
+    prediction_log: str = Field(
+        default="",
+        description="Folder of the prediction log that model servers write and monitoring "
+        "reads. Default: <home>/.mloop/predictions.",
+    )
+
+    @field_validator("compute", mode="before")
+    @classmethod
+    def _parse_compute(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"compute must be a JSON object: {exc}") from None
+        return value
+
+    def resolved_prediction_log(self) -> Path:
+        """The prediction log folder, with the default filled in from the project folder."""
+        if self.prediction_log:
+            return Path(self.prediction_log).expanduser()
+        return self.home / ".mloop" / "predictions"
 
     @field_validator("trusted_types", mode="before")
     @classmethod

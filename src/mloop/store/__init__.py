@@ -12,6 +12,8 @@ from mloop.store._ids import new_id, now_ms
 from mloop.store._migrate import SCHEMA_HEAD
 from mloop.store._protocol import Store
 from mloop.store._protocol_models import EventStore, FeatureRecords, ModelStore
+from mloop.store._protocol_pipelines import PipelineRecords
+from mloop.store._protocol_schedules import ScheduleRecords
 from mloop.store._records import (
     RUN_STATUSES,
     ArtifactRecord,
@@ -72,9 +74,11 @@ __all__ = [
     "ModelStore",
     "ModelVersion",
     "NewRun",
+    "PipelineRecords",
     "RegisteredModel",
     "RunRecord",
     "RunStatus",
+    "ScheduleRecords",
     "SqlStore",
     "Store",
     "Webhook",

@@ -18,7 +18,7 @@ from mloop.store._engine import no_store_message, with_retries, write_transactio
 
 # Every revision this code knows, oldest first; the last is the head. A test checks that this
 # matches the revisions in migrations/versions.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x6D6C6F6F70  # "mloop"

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mloop.store._protocol_models import EventStore, FeatureRecords, ModelStore
+from mloop.store._protocol_pipelines import PipelineRecords
+from mloop.store._protocol_schedules import ScheduleRecords
 from mloop.store._records import (
     ArtifactRecord,
     AuditEntry,
@@ -42,6 +44,16 @@ class Store(Protocol):
     @property
     def features(self) -> FeatureRecords:
         """Feature definitions and materializations."""
+        ...
+
+    @property
+    def pipelines(self) -> PipelineRecords:
+        """The step cache of pipeline runs."""
+        ...
+
+    @property
+    def schedules(self) -> ScheduleRecords:
+        """Schedule slots claimed by schedulers, and event triggers' read positions."""
         ...
 
     # experiments

@@ -307,3 +307,44 @@ materializations = sa.Table(
     sa.Index(None, "view", "online_store", "status", "end_ms"),
     sa.CheckConstraint("status IN ('running', 'finished', 'failed')", name="status"),
 )
+
+# -- pipelines and schedules ------------------------------------------------------------------
+
+step_cache = sa.Table(
+    "step_cache",
+    metadata,
+    # sha256 of (step source digest, parameters, input artifact digests): a hit skips the step.
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(256), nullable=False),
+    sa.Column("step", sa.String(256), nullable=False),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),  # how to load the step's outputs again
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "run_id"),
+)
+
+schedule_slots = sa.Table(
+    "schedule_slots",
+    metadata,
+    # One row per (schedule, cron slot) a scheduler claimed: the primary key is what keeps two
+    # schedulers, or one restarted, from running a slot twice.
+    sa.Column("schedule", sa.String(256), primary_key=True),
+    sa.Column("slot_ms", sa.BigInteger, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # claimed | finished | failed | skipped
+    sa.Column("run_id", ID),  # the pipeline run, once started (no FK: runs can be purged)
+    sa.Column("claimed_by", sa.String(256), nullable=False),
+    sa.Column("claimed_ms", sa.BigInteger, nullable=False),
+    sa.Column("lease_until_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("status IN ('claimed', 'finished', 'failed', 'skipped')", name="status"),
+)
+
+trigger_cursors = sa.Table(
+    "trigger_cursors",
+    metadata,
+    # How far an event trigger has read: the last event id it handled, or a source fingerprint.
+    sa.Column("trigger", sa.String(256), primary_key=True),
+    sa.Column("position", sa.String(256), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)

@@ -38,6 +38,8 @@ from mloop.store._records import (
 from mloop.store._sql_events import SqlEvents
 from mloop.store._sql_features import SqlFeatures
 from mloop.store._sql_models import SqlModels
+from mloop.store._sql_pipelines import SqlPipelines
+from mloop.store._sql_schedules import SqlSchedules
 from mloop.store._validate import check_key, check_name, param_value, tag_value
 
 __all__ = ["SqlStore"]
@@ -97,6 +99,8 @@ class SqlStore:
         self.models = SqlModels(self)
         self.events = SqlEvents(self)
         self.features = SqlFeatures(self)
+        self.pipelines = SqlPipelines(self)
+        self.schedules = SqlSchedules(self)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
