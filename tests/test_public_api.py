@@ -19,6 +19,10 @@ PACKAGES = [
     "mloop.events",
     "mloop.registry",
     "mloop.registry.flavors",
+    "mloop.features",
+    "mloop.pipelines",
+    "mloop.compute",
+    "mloop.serving",
     "mloop.errors",
     "mloop.config",
 ]

@@ -21,6 +21,8 @@ from mloop._util.lazy import lazy_names
 from mloop._version import __version__
 
 if TYPE_CHECKING:
+    from mloop.features import FeatureStore
+    from mloop.pipelines import pipeline, step
     from mloop.registry import Model, load_model, register
     from mloop.tracking import (
         Run,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "FeatureStore",
     "Model",
     "Run",
     "__version__",
@@ -39,12 +42,17 @@ __all__ = [
     "download_artifacts",
     "get_run",
     "load_model",
+    "pipeline",
     "register",
     "search_runs",
     "start_run",
+    "step",
 ]
 
 _LAZY = {
+    "FeatureStore": ".features",
+    "pipeline": ".pipelines",
+    "step": ".pipelines",
     "Model": ".registry",
     "load_model": ".registry",
     "register": ".registry",

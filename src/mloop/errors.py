@@ -22,13 +22,20 @@ codes and HTTP statuses; nothing below them knows about either.
     │   └── SchemaVersionError      the database schema is newer than this mloop understands
     ├── ArtifactError               the artifact store cannot do what was asked
     │   └── IntegrityError          stored bytes do not match their sha256 digest
-    └── UntrustedModelError         loading a model would run code nobody has trusted
+    ├── UntrustedModelError         loading a model would run code nobody has trusted
+    ├── PipelineError               a pipeline cannot be built, or a step of its run failed
+    │   └── StepTimeoutError        a step ran past its timeout and was stopped
+    └── ComputeError                where work was sent could not run it
+        ├── TaskError               a task failed with an error that cannot travel back as itself
+        ├── WorkerLostError         the worker process running a task died
+        └── ResourcesUnavailableError  a task asks for more than the executor can ever give
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "ComputeError",
     "ConfigError",
     "ConflictError",
     "IntegrityError",
@@ -39,13 +46,18 @@ __all__ = [
     "MissingExtraError",
     "MloopError",
     "NotFoundError",
+    "PipelineError",
+    "ResourcesUnavailableError",
     "RunNotActiveError",
     "SchemaVersionError",
     "SignatureError",
+    "StepTimeoutError",
     "StoreError",
     "StoreUnavailableError",
+    "TaskError",
     "UnsafePathError",
     "UntrustedModelError",
+    "WorkerLostError",
 ]
 
 
@@ -131,3 +143,51 @@ class IntegrityError(ArtifactError):
 
 class UntrustedModelError(MloopError):
     """A model package needs pickle or object types that the loader was not told to trust."""
+
+
+class PipelineError(MloopError):
+    """A pipeline cannot be built (bad step call, cycle, unknown pipeline) or its run failed.
+
+    ``run_id`` is the failed pipeline run, when there is one: ``mloop run --resume RUN_ID``.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class StepTimeoutError(PipelineError):
+    """A step ran longer than its ``timeout`` and its process was killed."""
+
+
+
+class ComputeError(MloopError):
+    """An executor (in-process, process pool, Ray) could not run a task it was given."""
+
+
+class TaskError(ComputeError):
+    """A task raised an exception that cannot be sent back as itself (it does not pickle).
+
+    ``type_name`` is the original exception's qualified type name; ``remote_traceback`` the
+    traceback formatted where it was raised.
+    """
+
+    def __init__(self, message: str, *, type_name: str = "", remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_task_error, (str(self), self.type_name, self.remote_traceback), self.__dict__)
+
+
+def _task_error(message: str, type_name: str, remote_traceback: str) -> TaskError:
+    return TaskError(message, type_name=type_name, remote_traceback=remote_traceback)
+
+
+class WorkerLostError(ComputeError):
+    """The worker process that ran (or was to run) a task died: killed, out of memory, crashed."""
+
+
+class ResourcesUnavailableError(ComputeError):
+    """A task asks for more CPUs, GPUs or memory than the executor can ever provide."""

@@ -7,8 +7,22 @@ from typing import Annotated
 import typer
 
 from mloop import __version__
-from mloop.cli import _demo, _events, _experiments, _features, _gc, _info, _models, _runs
+from mloop.cli import (
+    _demo,
+    _deploy,
+    _events,
+    _experiments,
+    _features,
+    _gc,
+    _info,
+    _models,
+    _pipelines,
+    _predict,
+    _runs,
+    _serve,
+)
 from mloop.cli._errors import DEBUG_ENV, DEBUG_KEY, MloopGroup
+from mloop.cli._scheduler import app as scheduler_app
 
 # The order `mloop --help` lists commands in: the way a new user meets them.
 COMMANDS = (
@@ -18,7 +32,13 @@ COMMANDS = (
     "apply",
     "materialize",
     "features",
+    "run",
+    "pipelines",
+    "scheduler",
     "models",
+    "serve",
+    "predict",
+    "deploy",
     "webhooks",
     "events",
     "gc",
@@ -82,7 +102,13 @@ app.add_typer(_experiments.app, name="experiments", rich_help_panel="Tracking")
 app.command("apply", rich_help_panel="Features")(_features.apply)
 app.command("materialize", rich_help_panel="Features")(_features.materialize)
 app.add_typer(_features.app, name="features", rich_help_panel="Features")
+app.command("run", rich_help_panel="Pipelines")(_pipelines.run)
+app.add_typer(_pipelines.app, name="pipelines", rich_help_panel="Pipelines")
 app.add_typer(_models.app, name="models", rich_help_panel="Registry")
+app.command("serve", rich_help_panel="Serving")(_serve.serve)
+app.command("predict", rich_help_panel="Serving")(_predict.predict)
+app.command("deploy", rich_help_panel="Serving")(_deploy.deploy)
+app.add_typer(scheduler_app, name="scheduler", rich_help_panel="Pipelines")
 app.add_typer(_events.webhooks_app, name="webhooks", rich_help_panel="Events")
 app.add_typer(_events.events_app, name="events", rich_help_panel="Events")
 app.command("gc", rich_help_panel="Maintenance")(_gc.gc)

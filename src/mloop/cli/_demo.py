@@ -88,6 +88,24 @@ def render_result(result: mloop.demo.DemoResult) -> None:
             f" ({before}).",
         )
     )
+    if result.pipeline is not None:
+        trained = result.pipeline
+        work = (
+            f"all {trained.cache_hits} steps came from the step cache (nothing retrained)"
+            if trained.executed == 0
+            else f"{trained.executed} steps ran, {trained.cache_hits} came from the step cache"
+        )
+        console.print(
+            Text.assemble(
+                "Ran the training pipeline ",
+                (trained.run_id, "bold cyan"),
+                f" ({' → '.join(trained.steps)}): {work}; its model ",
+                (f"{trained.model_name}/{trained.model_version}", "bold cyan"),
+                " is ",
+                (f"{trained.model_name}@challenger", "bold"),
+                ".",
+            )
+        )
     if result.feature_view:
         console.print(
             Text.assemble(
@@ -103,6 +121,23 @@ def render_result(result: mloop.demo.DemoResult) -> None:
                 f"  patient {patient}: P(benign) = {proba:.3f}  (diagnosis: "
                 f"{'benign' if label == 1 else 'malignant'})"
             )
+    if result.traffic is not None:
+        traffic = result.traffic
+        answered = traffic.json_requests + traffic.entity_requests - len(traffic.failures)
+        console.print(
+            Text.assemble(
+                "Served ",
+                (f"{result.model_name}@production", "bold"),
+                f" over HTTP at {traffic.url}: {traffic.json_requests} JSON requests and "
+                f"{traffic.entity_requests} entity-key requests (features looked up by the "
+                f"server), {answered} answered"
+                + (f", {len(traffic.failures)} failed" if traffic.failures else "")
+                + "; the prediction log grew from "
+                f"{traffic.log_rows_before} to {traffic.log_rows_after} rows.",
+            )
+        )
+        for failure in traffic.failures[:3]:
+            console.print(Text(f"  failed: {failure}", style="red"))
     console.print(Text(f"Metadata: {result.tracking_uri}", style="dim"))
     console.print(Text(f"Artifacts: {result.artifact_uri}", style="dim"))
     console.print()
@@ -114,3 +149,15 @@ def render_result(result: mloop.demo.DemoResult) -> None:
     console.print(Text(f"  mloop models lineage {result.model_name}@production", style="green"))
     console.print(Text(f"  mloop models card {result.model_name}@production", style="green"))
     console.print(Text(f"  mloop features show {result.feature_view}", style="green"))
+    console.print("Serve it yourself, and send it a patient's id:")
+    console.print(Text(f"  mloop serve {result.model_name}@production --port 8080", style="green"))
+    console.print(
+        Text(
+            "  curl -s localhost:8080/predict -H 'content-type: application/json' "
+            "-d '{\"patient_id\": 9}'",
+            style="green",
+        )
+    )
+    if result.pipeline is not None:
+        console.print("Look at the training pipeline's DAG and step runs:")
+        console.print(Text(f"  mloop runs show {result.pipeline.run_id}", style="green"))

@@ -22,12 +22,15 @@ from mloop.demo._data import TARGET, TEST_SIZE, DemoData, load_data
 from mloop.demo._features import VIEW, FeatureData, materialize_and_look_up
 from mloop.demo._features import build as build_features
 from mloop.demo._limits import DATASET_NAME, DEMO_EXPERIMENT, MODEL_NAME, PRODUCTION
+from mloop.demo._pipeline import TrainingPipelineResult, run_training_pipeline
 from mloop.demo._report import Evaluation, write_report
+from mloop.demo._serve import ServedTraffic, serve_and_send_traffic
 from mloop.registry import set_alias
 from mloop.store import LineageEdge, Store
 from mloop.tracking import Run, start_run
 
 RUN_NAME = "breast-cancer-logreg"
+CHALLENGER = "challenger"
 MODEL = "logistic regression"
 C = 1.0
 MAX_ITER = 1000
@@ -61,6 +64,8 @@ class DemoResult:
     online_rows: int = 0  # entities materialized into the online store
     online_store: str = ""
     served: list[tuple[int, int, float]] = field(default_factory=list)  # patient, label, proba
+    pipeline: TrainingPipelineResult | None = None  # the training pipeline's run (challenger)
+    traffic: ServedTraffic | None = None  # what the model server answered, and the log
 
 
 def run_demo(
@@ -102,7 +107,23 @@ def run_demo(
         settings=ctx.settings,
     ) as run:
         version, previous = _train_and_log(run, data, seed, ctx)
+    # The same training as a pipeline: its model becomes the challenger; a second demo finds
+    # every step in the step cache and trains nothing.
+    trained = run_training_pipeline(ctx, features, seed)
+    set_alias(MODEL_NAME, CHALLENGER, trained.model_version, store=ctx.store, settings=ctx.settings)
     served = _serve_from_online_store(features, data, ctx)
+    # Serve production over HTTP: JSON rows, and entity keys whose features the server looks
+    # up in the online store itself; every answer lands in the prediction log.
+    patients = [int(p) for p in data.test.index[:5]]
+    traffic = serve_and_send_traffic(
+        ctx,
+        f"{MODEL_NAME}@{PRODUCTION}",
+        patients=patients,
+        records=[
+            {str(k): v for k, v in row.items()}
+            for row in data.test.drop(columns=[TARGET]).iloc[:5].to_dict("records")
+        ],
+    )
     info = run.info()
     return DemoResult(
         run_id=run.id,
@@ -126,6 +147,8 @@ def run_demo(
         online_rows=data.rows,
         online_store=features.store.online_uri,
         served=served,
+        pipeline=trained,
+        traffic=traffic,
     )
 
 

@@ -12,8 +12,14 @@ from mloop.store._ids import new_id, now_ms
 from mloop.store._migrate import SCHEMA_HEAD
 from mloop.store._protocol import Store
 from mloop.store._protocol_models import EventStore, FeatureRecords, ModelStore
-from mloop.store._protocol_pipelines import PipelineRecords
-from mloop.store._protocol_schedules import ScheduleRecords
+from mloop.store._protocol_pipelines import (
+    ArtifactRef,
+    CacheEntry,
+    PipelineRecords,
+    StepEdge,
+    StepRecord,
+)
+from mloop.store._protocol_schedules import ScheduleRecords, SlotRecord
 from mloop.store._records import (
     RUN_STATUSES,
     ArtifactRecord,
@@ -58,7 +64,9 @@ __all__ = [
     "SCHEMA_HEAD",
     "AliasChange",
     "ArtifactRecord",
+    "ArtifactRef",
     "AuditEntry",
+    "CacheEntry",
     "Delivery",
     "DeliveryStatus",
     "Environment",
@@ -79,7 +87,10 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "ScheduleRecords",
+    "SlotRecord",
     "SqlStore",
+    "StepEdge",
+    "StepRecord",
     "Store",
     "Webhook",
     "check_alias",
