@@ -40,4 +40,13 @@ def test_documented_example_runs(page: str, number: int, code: str, tmp_path: Pa
 
 def test_there_are_examples() -> None:
     pages = {page for page, _, _ in python_blocks()}
-    assert {"tracking.md", "store.md", "registry.md", "features.md"} <= pages
+    assert {
+        "tracking.md",
+        "store.md",
+        "registry.md",
+        "features.md",
+        "pipelines.md",
+        "schedules.md",
+        "compute.md",
+        "serving.md",
+    } <= pages

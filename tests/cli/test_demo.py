@@ -58,14 +58,35 @@ def test_each_demo_run_registers_a_new_production_version(project: Path) -> None
     import mloop
 
     first, second = run_demo(rows=MIN_ROWS), run_demo(rows=MIN_ROWS + 10)
-    assert (first.model_version, second.model_version) == (1, 2)
+    # Each demo registers its tracked run's model (production), then the pipeline's
+    # (challenger); other rows are other features, so the second pipeline trains again.
+    assert (first.model_version, second.model_version) == (1, 3)
     assert second.previous_production == 1
+    assert first.pipeline is not None and second.pipeline is not None
+    assert (first.pipeline.model_version, second.pipeline.model_version) == (2, 4)
+    assert (first.pipeline.cache_hits, second.pipeline.executed) == (0, 6)
+    challenger = mloop.load_model("breast-cancer@challenger")
+    assert challenger.metadata.version == 4
     model = mloop.load_model("breast-cancer@production")
     assert model.metadata.run_id == second.run_id
     test_patients = set(load_data(MIN_ROWS + 10).test.index)
     assert len(second.served) == 3
     assert {patient for patient, _, _ in second.served} <= test_patients
     assert all(0.0 <= proba <= 1.0 for _, _, proba in second.served)
+
+
+def test_a_second_demo_takes_the_pipeline_from_the_cache_and_serves(project: Path) -> None:
+    first, second = run_demo(rows=MIN_ROWS), run_demo(rows=MIN_ROWS)
+    assert first.pipeline is not None and second.pipeline is not None
+    assert (first.pipeline.executed, second.pipeline.executed) == (6, 0)
+    assert second.pipeline.cache_hits == 6
+    assert second.pipeline.model_version == first.pipeline.model_version  # nothing new
+    assert second.traffic is not None
+    traffic = second.traffic
+    assert traffic.failures == []
+    assert (traffic.json_requests, traffic.entity_requests) == (5, 5)
+    assert traffic.versions == {second.model_version: 10}
+    assert traffic.log_rows_after == traffic.log_rows_before + 10
 
 
 def test_demo_training_rows_come_from_the_feature_store(project: Path) -> None:
@@ -106,7 +127,12 @@ def test_demo_command_in_an_empty_folder(cli: Invoke, project: Path) -> None:
     result = cli("demo", "--rows", "100", columns=100)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    [run_id] = re.findall(r"mloop runs show ([0-9a-f-]{36})", out)
+    run_id, pipeline_run = re.findall(r"mloop runs show ([0-9a-f-]{36})", out)
+    assert "6 steps ran, 0 came from the step cache" in out
+    assert re.search(r"prediction log grew\s+from\s+0\s+to\s+10\s+rows", out), out
+    steps = cli("runs", "list", "--experiment", "demo")
+    assert steps.exit_code == 0, steps.output
+    assert pipeline_run[:8] in steps.stdout or "demo-training" in steps.stdout
     for key in METRICS:
         assert key in out
     assert "in experiment demo" in out
