@@ -18,13 +18,12 @@ import random
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mloop import __version__
 from mloop.artifacts import ArtifactStore
 from mloop.config import Settings
 from mloop.errors import InvalidValueError, MissingExtraError
-from mloop.features import FeatureStore
 from mloop.serving._batcher import Batcher, Scored
 from mloop.serving._lookup import look_up
 from mloop.serving._metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -36,6 +35,9 @@ from mloop.serving._schema import predict_body_schema
 from mloop.serving._served import ModelSlot, ServedModel
 from mloop.serving._traffic import parse_canary, parse_shadow
 from mloop.store import Store
+
+if TYPE_CHECKING:  # imported on the first entity-key request (pandera, scipy: slow to import)
+    from mloop.features import FeatureStore
 
 try:
     from fastapi import FastAPI, Request, Response
@@ -103,6 +105,8 @@ class ModelServer:
 
     def features(self) -> FeatureStore:
         if self._feature_store is None:
+            from mloop.features import FeatureStore
+
             self._feature_store = FeatureStore(
                 store=self._store, artifacts=self._artifacts, settings=self._settings
             )

@@ -12,12 +12,14 @@ from the online store before it is scored. Nothing is listed by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInputError, NotFoundError
-from mloop.features import FeatureStore
 from mloop.serving._payload import Columns, PayloadError, row_count
 from mloop.store import ModelVersion, Store
+
+if TYPE_CHECKING:  # imported by the first entity-key request: a server without them starts faster
+    from mloop.features import FeatureStore
 
 __all__ = ["FeatureNeeds", "feature_needs", "look_up"]
 
