@@ -56,9 +56,12 @@ PEERS = {
     for peer in [
         Peer("mlflow", "MLflow", ("mlflow", "scikit-learn")),
         Peer("feast", "Feast", ("feast", "pandas", "redis")),
+        Peer("prefect", "Prefect", ("prefect", "fastapi")),
+        Peer("dagster", "Dagster", ("dagster",)),
         # mloop as a serving host installs it: the base package, none of the dev extras (whose
         # torch, for one, scikit-learn's estimator discovery would import on skops' first use).
         Peer("mloop-base", "mloop (base install)", ("mloop", "scikit-learn", "skops")),
+        Peer("mloop-serve", "mloop (server install)", ("uvicorn", "starlette", "skops")),
     ]
 }
 
@@ -158,7 +161,7 @@ def run_worker(
 def requirements_hash(peer: Peer) -> str:
     """The pins' digest; for a venv holding mloop itself (`-e .`), its dependencies' too."""
     pins = peer.requirements.read_bytes()
-    if b"-e ." in pins.splitlines():
+    if any(line.startswith(b"-e .") for line in pins.splitlines()):  # also `-e .[extra]`
         pins += (REPO / "pyproject.toml").read_bytes()
     return hashlib.sha256(pins).hexdigest()
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from harness import BENCH, REPO, Context, WorkerError
 from report import print_section, section_markdown, update_results
 
-WORKLOADS = ("tracking", "registry", "features")
+WORKLOADS = ("tracking", "registry", "features", "serving", "pipelines")
 QUICK_RESULTS = Path(tempfile.gettempdir()) / "mloop-bench" / "RESULTS.quick.md"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter
@@ -115,8 +115,8 @@ MATERIALIZE_STAGES = {
     "select latest rows (DuckDB)": ("duckdb/_relation.py", "to_arrow_table"),
     "validate (validate_frame)": ("mloop/features/_checks.py", "validate_frame"),
     "statistics (compute_stats)": ("mloop/features/_stats.py", "compute_stats"),
-    "encode records (pack_records)": ("mloop/features/online/_codec.py", "pack_records"),
-    "online store write (encoding included)": ("mloop/features/online/", "write"),
+    "encode records (pack_arrow)": ("mloop/features/online/_codec.py", "pack_arrow"),
+    "online store write": ("mloop/features/online/", "write_batch"),
 }
 
 
@@ -154,12 +154,41 @@ def online(
     with _profiled(profile):
         single, single_answers = timed(lookup, single_rows)
         batch, batch_answers = timed(lookup, batch_rows)
-    return {
+    answer: dict[str, Any] = {
         "single_s": single,
         "batch_s": batch,
         "single_checksum": checksum(v for c in single_answers for f in FEATURES for v in c[f]),
         "batch_checksum": checksum(v for c in batch_answers for f in FEATURES for v in c[f]),
     }
+    if backend == "redis":
+        answer["paired_raw_s"], answer["paired_mloop_s"] = _paired_redis(lookup, single_rows)
+    return answer
+
+
+def _paired_redis(
+    lookup: Callable[[Rows], dict[str, list[Any]]], requests: list[Rows]
+) -> tuple[list[float], list[float]]:
+    """The same lookups again, each right after a raw redis-py GET of the driver's record (its
+    bytes, unparsed) on a client of its own: both sides of the ratio at the same moment, so a
+    shared machine's changing load falls on both alike."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url("mloop"))
+    raw, ours = [], []
+    try:
+        for rows in requests:
+            name = f"mloop:{VIEW}:[{rows[0][JOIN_KEY]}]"  # the store's key (see online._redis)
+            start = perf_counter()
+            found = client.get(name)
+            middle = perf_counter()
+            lookup(rows)
+            end = perf_counter()
+            assert found is not None
+            raw.append(middle - start)
+            ours.append(end - middle)
+    finally:
+        client.close()
+    return raw, ours
 
 
 if __name__ == "__main__":

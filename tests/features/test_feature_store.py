@@ -24,6 +24,9 @@ from mloop.features import (
     Field,
     FileSource,
 )
+from mloop.features._apply import apply_definitions
+from mloop.features._project import collect
+from mloop.features._refs import AppliedCache
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -75,6 +78,7 @@ def online_uri(request: pytest.FixtureRequest, isolated_settings: Path) -> Itera
     yield url
     for key in client.scan_iter("mloop:customer_stats:*"):
         client.delete(key)
+    client.delete("mloop:layouts")
     client.close()
 
 
@@ -266,10 +270,9 @@ def test_online_values_equal_the_offline_store_at_materialization_time(
 ) -> None:
     project = isolated_settings / f"p-{uuid.uuid4().hex[:8]}"
     project.mkdir()
-    # distinct (customer, day): equal event times would need the created tie-break, tested
-    # in the offline store's own suite.
-    unique = {(c, d): (c, T0 + timedelta(days=d), a, o) for c, d, a, o in rows}
-    write_source(project, list(unique.values()))
+    # A (customer, day) drawn twice is a complete tie (same event and created times): both
+    # stores must pick the row with the greatest feature values.
+    write_source(project, [(c, T0 + timedelta(days=d), a, o) for c, d, a, o in rows])
     store = FeatureStore(project, online_store=f"sqlite:///{project / 'online.db'}")
     store.apply(customer_view(str(project / "data" / "stats.parquet")))
     end = T0 + timedelta(days=end_day)
@@ -301,3 +304,63 @@ def test_stale_sources_fail_the_freshness_check(project: Path) -> None:
         store.materialize(None, T0 + timedelta(days=5))  # newest row: day 2
     [fresh] = store.materialize(None, T0 + timedelta(days=2, hours=12))
     assert fresh.status == "finished"
+
+
+# -- the cache of applied definitions ---------------------------------------------------------
+
+
+def test_lookups_see_an_apply_in_this_process_at_once(project: Path) -> None:
+    reader = FeatureStore(definitions_ttl=3600)
+    reader.apply(customer_view())
+    reader.materialize(None, T0 + timedelta(days=5))
+    refs = ["customer_stats:amount_7d"]
+    assert reader.get_online_features(refs, [{"customer_id": 1}]).columns["amount_7d"] == [20.0]
+    writer = FeatureStore()  # another FeatureStore of this process drops amount_7d
+    writer.apply(customer_view(schema=[Field("orders_7d", "int64")]))
+    with pytest.raises(InvalidValueError, match="has no feature 'amount_7d'"):
+        reader.get_online_features(refs, [{"customer_id": 1}])
+    found = reader.get_online_features(["customer_stats:orders_7d"], [{"customer_id": 1}])
+    assert found.columns["orders_7d"] == [2]
+
+
+def test_an_apply_elsewhere_shows_once_the_ttl_has_passed(project: Path) -> None:
+    store = FeatureStore()
+    store.apply(customer_view())
+    now = [100.0]
+    cache = AppliedCache(store.store, 10.0, clock=lambda: now[0])
+    first = cache.get()
+    assert first.views["customer_stats"].features == ("amount_7d", "orders_7d")
+    # written as another process would: this process's caches are not told
+    narrower = collect(customer_view(schema=[Field("orders_7d", "int64")]))
+    apply_definitions(store.store, narrower, actor="elsewhere")
+    now[0] = 109.9
+    assert cache.get() is first
+    now[0] = 110.0
+    second = cache.get()
+    assert second.views["customer_stats"].features == ("orders_7d",)
+    now[0] = 200.0
+    assert cache.get() is second  # same versions: the same objects, and the plans kept on them
+    always = AppliedCache(store.store, 0)
+    assert always.get() is always.get()  # read twice, found unchanged
+    for bad in (-1, "1", None, True, float("nan")):
+        with pytest.raises(InvalidValueError, match="definitions_ttl must be a number"):
+            FeatureStore(definitions_ttl=bad)  # type: ignore[arg-type]
+
+
+def test_validation_off_skips_the_checks_not_the_statistics(project: Path) -> None:
+    store = FeatureStore()
+    store.apply(customer_view(validation="off", freshness=timedelta(seconds=1)))
+    write_source(project, [(1, T0, -5.0, 9), (2, T0, 1.0, 1)])  # breaks min=0 and freshness
+    [result] = store.materialize(None, T0 + timedelta(days=3))
+    assert (result.status, result.rows, result.violations) == ("finished", 2, 0)
+    [record] = store.store.features.list_materializations(view="customer_stats")
+    assert record.validation == {
+        "view": "customer_stats",
+        "rows": 2,
+        "ok": None,
+        "skipped": True,
+        "violations": [],
+    }
+    assert (record.stats["amount_7d"]["count"], record.stats["amount_7d"]["min"]) == (2, -5.0)
+    found = store.get_online_features(["customer_stats:amount_7d"], [{"customer_id": 1}])
+    assert found.columns["amount_7d"] == [-5.0]

@@ -23,12 +23,14 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,6 +50,8 @@ from mloop.features.online import (
     RedisOnlineStore,
     SqliteOnlineStore,
     open_online_store,
+    pack_arrow,
+    pack_records,
 )
 
 FEATURES = ["amount", "tier"]
@@ -711,7 +715,7 @@ def test_sqlite_layout_is_wal_with_a_table_per_view(sqlite_online: SqliteOnlineS
         key, event_ms, layout, values = conn.execute(f"SELECT * FROM {table}").fetchone()
         names = conn.execute("SELECT features FROM online_layouts WHERE id = ?", (layout,))
         assert names.fetchall() == [('["amount","tier"]',)]
-    assert (key, event_ms, values) == ("[1]", 1, '[1,"a"]')
+    assert (key, event_ms, values) == ("[1]", 1, msgpack.packb([1, "a"]))
     sqlite_online.drop_view("Users")
     with contextlib.closing(sqlite3.connect(sqlite_online.path)) as conn:
         assert conn.execute("SELECT view FROM online_views").fetchall() == [("users",)]
@@ -752,7 +756,7 @@ def test_a_password_in_the_query_is_hidden_too() -> None:
     store.close()
 
 
-def test_redis_records_are_plain_text_under_the_namespace(redis_server: str) -> None:
+def test_redis_records_are_laid_out_under_the_namespace(redis_server: str) -> None:
     import redis
 
     namespace = f"mloop-test-{uuid.uuid4().hex}"
@@ -765,7 +769,8 @@ def test_redis_records_are_plain_text_under_the_namespace(redis_server: str) -> 
         assert sorted(client.scan_iter(match=f"{namespace}:*")) == [record, layouts]
         value = client.get(record)
         assert value is not None
-        assert (value[:18], value[34:]) == (b"00001714557600000\n", b'\n[0.5,"gold"]')
+        assert value[:18] == b"00001714557600000\n"
+        assert value[34:] == b"\n" + msgpack.packb([0.5, "gold"])
         assert client.hgetall(layouts) == {value[18:34]: b'["amount","tier"]'}
         client.set(f'{namespace}:cust%3Aomer%25:["eu",8]', "not a record")
         with pytest.raises(StoreError, match="holds b'not a record', not an mloop record"):
@@ -788,3 +793,123 @@ def test_redis_needs_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_empty_namespace_is_refused() -> None:
     with pytest.raises(InvalidKeyError, match="Redis namespace ''"):
         RedisOnlineStore("redis://127.0.0.1:6379/0", namespace="")
+
+
+# -- record formats -----------------------------------------------------------------------------
+
+
+def test_a_version_1_file_with_json_records_is_upgraded_and_read(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    store.write("v", keys_of(1, 2), [[1.0, "a"], [2.0, "b"]], FEATURES, [5, 5])
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        # what mloop 0.1 left: values as JSON text, schema version 1
+        [(table,)] = conn.execute("SELECT table_name FROM online_views").fetchall()
+        conn.execute(f"UPDATE {table} SET vals = ? WHERE key = '[1]'", ('[0.1,"été \\ud800"]',))
+        conn.execute("PRAGMA user_version = 1")
+    reopened = SqliteOnlineStore(path)
+    try:
+        read = reopened.read("v", keys_of(1, 2), FEATURES)
+        assert read.values == [[0.1, "été \ud800"], [2.0, "b"]]
+        reopened.write("v", keys_of(1), [[3.0, "c"]], FEATURES, [6])  # replaces the old record
+        assert reopened.read("v", keys_of(1), FEATURES).values == [[3.0, "c"]]
+    finally:
+        reopened.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+def test_json_records_of_mloop_0_1_read_in_redis_too(redis_server: str) -> None:
+    import redis
+
+    namespace = f"mloop-test-{uuid.uuid4().hex}"
+    store = RedisOnlineStore(f"{redis_server}/0", namespace=namespace)
+    client = redis.Redis.from_url(f"{redis_server}/0")
+    try:
+        store.write("v", keys_of(1), [[1.0, "a"]], FEATURES, [5])
+        layout = client.get(f"{namespace}:v:[1]")[18:34]  # type: ignore[index]
+        client.set(f"{namespace}:v:[2]", b"00000000000000005\n" + layout + b'\n[0.1,"x"]')
+        assert store.read("v", keys_of(1, 2), FEATURES).values == [[1.0, "a"], [0.1, "x"]]
+        assert store.write("v", keys_of(2), [[2.0, "y"]], FEATURES, [4]) == 0  # older: kept
+        assert store.write("v", keys_of(2), [[2.0, "y"]], FEATURES, [6]) == 1
+        assert store.read("v", keys_of(2), FEATURES).values == [[2.0, "y"]]
+    finally:
+        store.close()
+        for key in client.scan_iter(match=f"{namespace}:*"):
+            client.delete(key)
+        client.close()
+
+
+def test_a_record_that_does_not_decode_names_the_key(sqlite_online: SqliteOnlineStore) -> None:
+    sqlite_online.write("v", keys_of(1), [[1.0, "a"]], FEATURES, [5])
+    with contextlib.closing(sqlite3.connect(sqlite_online.path)) as conn, conn:
+        [(table,)] = conn.execute("SELECT table_name FROM online_views").fetchall()
+        conn.execute(f"UPDATE {table} SET vals = ?", (b"\xc1 not msgpack",))
+    with pytest.raises(StoreError, match=r"entity key \[1\] does not decode"):
+        sqlite_online.read("v", keys_of(1), FEATURES)
+
+
+# pack_arrow must make exactly the records pack_records makes from the same values.
+_ARROW_COLUMNS: dict[str, tuple[Any, Any]] = {
+    "float64": (pa.float64(), st.floats(allow_nan=True, allow_infinity=True)),
+    "float32": (pa.float32(), st.floats(width=32, allow_nan=True, allow_infinity=True)),
+    "int64": (pa.int64(), st.integers(-(2**63), 2**63 - 1)),
+    "uint64": (pa.uint64(), st.integers(0, 2**64 - 1)),
+    "int8": (pa.int8(), st.integers(-128, 127)),
+    "bool": (pa.bool_(), st.booleans()),
+    "string": (pa.string(), st.text(st.characters(exclude_categories=("Cs",)), max_size=12)),
+    "large_string": (pa.large_string(), st.text(max_size=5).filter(lambda t: t.isascii())),
+    "timestamp": (
+        pa.timestamp("us", tz="UTC"),
+        st.datetimes(
+            min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+        ),
+    ),
+    "date": (pa.date32(), st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 1, 1))),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    kinds=st.lists(st.sampled_from(sorted(_ARROW_COLUMNS)), min_size=1, max_size=5),
+    rows=st.integers(0, 12),
+)
+def test_arrow_columns_pack_like_python_rows(
+    data: st.DataObject, kinds: list[str], rows: int
+) -> None:
+    columns = []
+    python_columns = []
+    for kind in kinds:
+        arrow_type, values = _ARROW_COLUMNS[kind]
+        column = data.draw(st.lists(st.one_of(st.none(), values), min_size=rows, max_size=rows))
+        array = pa.array(column, type=arrow_type)
+        columns.append(pa.chunked_array([array[: rows // 2], array[rows // 2 :]], arrow_type))
+        python_columns.append(array.to_pylist())
+    key_values = st.integers(-5, 5) if data.draw(st.booleans()) else st.text(max_size=2)
+    keys = data.draw(st.lists(key_values, min_size=rows, max_size=rows))  # repeats too
+    key_column = pa.array(keys, pa.int64() if keys and type(keys[0]) is int else pa.string())
+    times = data.draw(st.lists(st.integers(-(2**52), 2**52), min_size=rows, max_size=rows))
+    names = [f"f{i}" for i in range(len(kinds))]
+    from_arrow = pack_arrow("v", [key_column], columns, names, pa.array(times, pa.int64()))
+    from_rows = pack_records(
+        "v",
+        [(k,) for k in keys],
+        [list(row) for row in zip(*python_columns, strict=True)],
+        names,
+        times,
+    )
+    assert from_arrow == from_rows
+
+
+def test_arrow_columns_that_cannot_be_stored_are_refused() -> None:
+    decimals = pa.array([1, 2], pa.decimal128(5, 2))
+    with pytest.raises(InvalidValueError, match=r"feature 'f0' of view 'v': a decimal\.Decimal"):
+        pack_arrow("v", [pa.array([1, 2])], [decimals], ["f0"], pa.array([1, 2], pa.int64()))
+    with pytest.raises(InvalidKeyError, match="a NoneType part cannot identify"):
+        pack_arrow("v", [pa.array([1, None])], [pa.array([1.0, 2.0])], ["f0"], pa.array([1, 2]))
+    with pytest.raises(InvalidValueError, match="event time None is missing or out of range"):
+        pack_arrow("v", [pa.array([1, 2])], [pa.array([1.0, 2.0])], ["f0"], pa.array([1, None]))
+    with pytest.raises(InvalidValueError, match="1 columns for 2 features"):
+        pack_arrow("v", [pa.array([1])], [pa.array([1.0])], ["a", "b"], pa.array([1]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +15,17 @@ from mloop.features._apply import Change, apply_definitions, plan_definitions
 from mloop.features._defs import Definition, FeatureView, OnDemandFeatureView
 from mloop.features._materialize import MaterializeResult, Progress, materialize_view, window_for
 from mloop.features._offline import ViewQuery, point_in_time_join
+from mloop.features._online import OnlineFeatures, check_rows, online_plan, read_online
 from mloop.features._project import collect, load_definitions, project_on_path
-from mloop.features._refs import Applied, Resolved, load_applied, resolve
-from mloop.features.online import OnlineStore, Status, open_online_store
+from mloop.features._refs import (
+    Applied,
+    AppliedCache,
+    Resolved,
+    definitions_changed,
+    load_applied,
+    resolve,
+)
+from mloop.features.online import OnlineStore, open_online_store
 from mloop.store import Store
 
 if TYPE_CHECKING:
@@ -29,23 +36,6 @@ __all__ = ["FeatureStore", "OnlineFeatures"]
 LINEAGE_ATTR = "mloop.feature_views"
 
 
-@dataclass(frozen=True)
-class OnlineFeatures:
-    """Online lookup results: a column of values and one of statuses per requested feature,
-    plus the entity rows' own fields, in the order the rows were given."""
-
-    columns: dict[str, list[Any]]
-    statuses: dict[str, list[Status]]
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {name: list(values) for name, values in self.columns.items()}
-
-    def to_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame(self.columns)
-
-
 class FeatureStore:
     """The feature store of a project.
 
@@ -54,6 +44,11 @@ class FeatureStore:
     training = store.get_historical_features(entity_df, ["customer_stats:amount_7d"])
     store.materialize_incremental(datetime.now(UTC))
     store.get_online_features(["customer_stats:amount_7d"], [{"customer_id": 42}])
+
+    Online lookups read the applied definitions from the metadata store at most once every
+    ``definitions_ttl`` seconds (and at once after an ``apply`` in this process), so a lookup
+    does not query it; another process's ``apply`` shows in lookups within that time. Training
+    data and materialization always read them afresh.
     """
 
     def __init__(
@@ -64,8 +59,10 @@ class FeatureStore:
         store: Store | None = None,
         artifacts: ArtifactStore | None = None,
         settings: Settings | None = None,
+        definitions_ttl: float = 1.0,
     ) -> None:
         self._backends = backends(store, artifacts, settings)
+        self._applied = AppliedCache(self._backends.store, definitions_ttl)
         self.settings = self._backends.settings
         self.project = Path(project).resolve() if project is not None else self.settings.home
         self.online_uri = (
@@ -111,12 +108,15 @@ class FeatureStore:
     ) -> list[Change]:
         """Register the definitions (default: the project's features.py) as new versions where
         they changed; breaking changes that registered models use need ``force``."""
-        return apply_definitions(
-            self.store, self._definitions(definitions), actor=self.settings.user, force=force
-        )
+        try:
+            return apply_definitions(
+                self.store, self._definitions(definitions), actor=self.settings.user, force=force
+            )
+        finally:
+            definitions_changed()  # also after a failure: some may have been written
 
     def applied(self) -> Applied:
-        """Every applied definition (latest versions)."""
+        """Every applied definition (latest versions), read from the metadata store."""
         return load_applied(self.store)
 
     def feature_view(self, name: str) -> FeatureView:
@@ -329,45 +329,18 @@ class FeatureStore:
         """The materialized values of ``features`` for each entity row (one round trip per
         view); a missing entity gives nulls and status ``not_found``. Fields of the rows that
         are not keys are passed to on-demand views as request data."""
-        if isinstance(entity_rows, Mapping) or not isinstance(entity_rows, Sequence):
-            raise InvalidValueError("entity_rows must be a list of dicts, one per entity")
-        for index, row in enumerate(entity_rows):
-            if not isinstance(row, Mapping):
-                raise InvalidValueError(
-                    f"entity row {index} must be a dict, not {type(row).__name__}"
-                )
-        applied = self.applied()
-        plan = resolve(applied, features, full_names=full_feature_names)
-        names = {(v, f): c for v, f, c in [*plan.outputs, *plan.hidden]}
-        columns: dict[str, list[Any]] = {}
-        statuses: dict[str, list[Status]] = {}
-        key_names: list[str] = []
-        for view_name, wanted in plan.by_view.items():
-            view = applied.views[view_name]
-            keys = []
-            for index, row in enumerate(entity_rows):
-                missing = [k for k in view.join_keys if k not in row]
-                if missing:
-                    raise InvalidValueError(
-                        f"entity row {index} lacks join key {missing[0]!r} of feature view "
-                        f"{view_name!r}"
-                    )
-                keys.append(tuple(row[k] for k in view.join_keys))
-            key_names += [k for k in view.join_keys if k not in key_names]
-            read = self.online.read(view_name, keys, wanted)
-            for position, feature in enumerate(wanted):
-                column = names[(view_name, feature)]
-                columns[column] = [values[position] for values in read.values]
-                statuses[column] = [s[position] for s in read.statuses]
+        rows = check_rows(entity_rows)
+        applied = self._applied.get()  # cached, see definitions_ttl
+        lookup = online_plan(applied, features, full_names=full_feature_names)
+        columns, statuses = read_online(self.online, lookup, rows)
+        plan = lookup.resolved
         if plan.on_demand:
+            names = {(v, f): c for v, f, c in [*plan.outputs, *plan.hidden]}
             import pandas as pd
 
             frame = pd.DataFrame(
                 {
-                    **{
-                        k: [r.get(k) for r in entity_rows]
-                        for k in _request_fields(plan.on_demand, entity_rows)
-                    },
+                    **{k: [r.get(k) for r in rows] for k in _request_fields(plan.on_demand, rows)},
                     **columns,
                 }
             )
@@ -381,12 +354,16 @@ class FeatureStore:
                         statuses[computed] = [
                             "null_value" if v is None else "present" for v in values
                         ]
-        ordered: dict[str, list[Any]] = {k: [r[k] for r in entity_rows] for k in key_names}
-        ordered_status: dict[str, list[Status]] = {}
-        for _, _, column in plan.outputs:
+        if len(rows) == 1:
+            row = rows[0]
+            ordered = {k: [row[k]] for k in lookup.key_names}
+        else:
+            ordered = {k: [r[k] for r in rows] for k in lookup.key_names}
+        for column in lookup.outputs:
             ordered[column] = columns[column]
-            ordered_status[column] = statuses[column]
-        return OnlineFeatures(ordered, ordered_status)
+        if not lookup.in_order:  # request order, without on-demand inputs not asked for
+            statuses = {column: statuses[column] for column in lookup.outputs}
+        return OnlineFeatures(ordered, statuses)
 
 
 def _request_fields(

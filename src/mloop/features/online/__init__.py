@@ -15,10 +15,12 @@ from mloop.config import load_settings
 from mloop.errors import ConfigError
 
 from ._base import EntityKey, OnlineRead, OnlineStore, Status
+from ._codec import Batch, pack_arrow, pack_records
 from ._redis import RedisOnlineStore
 from ._sqlite import SqliteOnlineStore
 
 __all__ = [
+    "Batch",
     "EntityKey",
     "OnlineRead",
     "OnlineStore",
@@ -26,6 +28,8 @@ __all__ = [
     "SqliteOnlineStore",
     "Status",
     "open_online_store",
+    "pack_arrow",
+    "pack_records",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ._codec import Batch
 
 __all__ = ["EntityKey", "OnlineRead", "OnlineStore", "Status"]
 
@@ -49,6 +52,11 @@ class OnlineStore(Protocol):
         a newer value; it is skipped and not counted). A key given twice counts once: its row
         with the later event time wins. Every value is checked before anything is written.
         """
+        ...
+
+    def write_batch(self, batch: Batch) -> int:
+        """``write`` for a batch already checked and encoded by ``pack_records`` or
+        ``pack_arrow`` (the latter converts Arrow columns a column at a time)."""
         ...
 
     def read(self, view: str, keys: Sequence[EntityKey], features: Sequence[str]) -> OnlineRead:

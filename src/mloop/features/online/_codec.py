@@ -1,22 +1,29 @@
 """How every online store encodes entity keys and records, and checks what it is given.
 
-Both backends keep the same text, so a record means the same thing in SQLite and in Redis:
+Both backends keep the same bytes, so a record means the same thing in SQLite and in Redis:
 
 - an **entity key** is the compact ASCII JSON array of its parts: ``(42,)`` → ``[42]``,
   ``("eu", 7)`` → ``["eu",7]``. Ints and strings never collide (``[1]`` is not ``["1"]``),
   and the text is canonical, so it can be the primary key itself.
-- a **record** is the event time in epoch milliseconds, a layout id, and the values as a JSON
-  array. The layout is the list of feature names the values follow, stored once per store
-  under an id that is a hash of the names (16 hex digits), so it never changes and a reader
-  can cache it forever. Naming the layout in each record means a feature added to a view
-  after its last materialization reads back as not found instead of shifting the other
-  values; keeping the names out of each record halves the records (130 of 220 bytes for ten
-  features), and with them Redis' memory and the time to write them.
+- a **record** is the event time in epoch milliseconds, a layout id, and the values as one
+  MessagePack array (https://msgpack.org; ints up to 64 bits, float64, UTF-8 strings, true,
+  false, nil; an int beyond 64 bits is extension type 1 holding its decimal digits). The
+  layout is the list of feature names the values follow, stored once per store as a JSON
+  array under an id that is a hash of the names (16 hex digits), so it never changes and a
+  reader can cache it forever. Naming the layout in each record means a feature added to a
+  view after its last materialization reads back as not found instead of shifting the other
+  values; keeping the names out of each record keeps records small.
 
-Values are JSON scalars. What a value becomes on the way in:
+Why MessagePack and not JSON (mloop 0.1 stored the values as JSON text, which is still read):
+on the machine of bench/features.py, ten random float64 values take 5.4 µs to write as JSON
+and 4.4 µs to parse (``repr`` and ``float()`` of 17-digit decimals), against 0.4 µs and 0.2 µs
+as MessagePack, and the record is 91 bytes instead of 198. Every lookup decodes records, and
+a materialization encodes one per entity, so this is most of their cost after the round trip.
 
-- ``int``, ``str``, ``bool``, ``None`` and finite ``float`` are kept exactly (ints of any size;
-  floats round-trip through ``repr``); ±infinity is kept too.
+Values are scalars. What a value becomes on the way in:
+
+- ``int``, ``str``, ``bool``, ``None`` and finite ``float`` are kept exactly (ints of any size,
+  floats bit for bit; strings as they are, lone surrogates included); ±infinity is kept too.
 - NaN, ``pandas.NA`` and ``NaT`` are missing values: stored as null, read back as ``None``
   with status ``null_value``.
 - numpy scalars become the Python ``int``, ``float`` or ``bool`` they hold.
@@ -34,29 +41,35 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring_ascii
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import msgpack  # type: ignore[import-untyped]  # ships no type information
 
 from mloop.errors import InvalidKeyError, InvalidValueError, StoreError
 
 from ._base import EntityKey, OnlineRead, Status
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 MAX_VIEW_NAME = 255
 # Event times must survive Redis' Lua numbers (doubles): ±2**53 ms is ±285,000 years.
 MAX_EVENT_MS = 2**53
 
-# One record as a backend hands it back: key, event time, layout id, values (JSON).
-Record = tuple[str, int, str, str]
-# One record on its way in: key text, event time, values (JSON).
-Packed = tuple[str, int, str]
+# One record as a backend hands it back: key, event time, layout id, values (MessagePack
+# bytes, or JSON text from mloop 0.1).
+Record = tuple[str, int, str, bytes | str]
+# One record on its way in: key text, event time, values (MessagePack).
+Packed = tuple[str, int, bytes]
+
+_BIG_INT = 1  # MessagePack extension type: an int beyond 64 bits, as its decimal digits
+# Values written as they are; anything else is converted (or refused) by _value first.
+_PLAIN: frozenset[type] = frozenset({int, str, bool, type(None)})
 
 
 def _fast_list_encoder() -> Callable[[Any], str]:
-    """Compact ASCII JSON of a list; NaN and infinity raise ValueError, other types TypeError.
-
-    ``JSONEncoder.encode`` builds a new C encoder on every call, which is 60% of the cost of
-    encoding a row of ten scalars; this builds it once (2.5 µs → 1.5 µs a row). Falls back to
-    ``JSONEncoder.encode`` on a Python without the C accelerator.
-    """
+    """Compact ASCII JSON of a list (entity keys, layouts); NaN raises ValueError, other types
+    TypeError. Builds the C encoder once instead of on every call."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython always has it
         return json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -65,11 +78,38 @@ def _fast_list_encoder() -> Callable[[Any], str]:
 
 
 _encode_strict = _fast_list_encoder()
-_encode_any = json.JSONEncoder(separators=(",", ":")).encode  # the slow path: NaN already gone
-# The C scanner without json.loads' wrapper: 0.7 µs instead of 2.5 µs a record (typeshed does
-# not know the attribute, which JSONDecoder.__init__ sets).
+# The C scanner without json.loads' wrapper (typeshed does not know the attribute, which
+# JSONDecoder.__init__ sets): layouts, and the values of mloop 0.1's JSON records.
 _scan: Callable[[str, int], tuple[Any, int]]
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _big_int(value: Any) -> msgpack.ExtType:
+    if type(value) is int:  # MessagePack's own ints stop at 64 bits
+        return msgpack.ExtType(_BIG_INT, str(value).encode("ascii"))
+    raise TypeError(f"cannot pack a {type(value).__name__}")
+
+
+def _ext(code: int, data: bytes) -> int:
+    if code != _BIG_INT:
+        raise ValueError(f"unknown MessagePack extension type {code}")
+    return int(data)
+
+
+def _packer() -> msgpack.Packer:
+    # One per batch: a Packer is not thread-safe.
+    return msgpack.Packer(default=_big_int, use_bin_type=True, unicode_errors="surrogatepass")
+
+
+def decode_values(data: bytes | str) -> list[Any]:
+    """The values of a stored record (MessagePack, or the JSON text of mloop 0.1)."""
+    if isinstance(data, bytes):
+        values = msgpack.unpackb(data, ext_hook=_ext, unicode_errors="surrogatepass")
+    else:
+        values = _scan(data, 0)[0]
+    if type(values) is not list:
+        raise ValueError("not an array of values")
+    return values
 
 
 def check_view(view: str) -> str:
@@ -146,29 +186,40 @@ class Layout(NamedTuple):
         return cls(hashlib.blake2b(text.encode(), digest_size=8).hexdigest(), text)
 
 
+class Batch(NamedTuple):
+    """A checked, encoded batch of records for one view, ready for a backend to write.
+
+    Made by :func:`pack_records` (Python rows) or :func:`pack_arrow` (Arrow columns); one
+    record per distinct key.
+    """
+
+    view: str
+    layout: Layout
+    records: list[Packed]
+
+
 def pack_records(
     view: str,
     keys: Sequence[EntityKey],
     values: Sequence[Sequence[Any]],
     features: Sequence[str],
     event_times_ms: Sequence[int],
-) -> tuple[Layout, list[Packed]]:
-    """Check and encode a batch: its layout, and one row per distinct key.
+) -> Batch:
+    """Check and encode a batch: its layout, and one record per distinct key.
 
     Everything is checked before a backend writes anything, so a bad value in the last row
     leaves the store untouched. When a key comes twice, the row with the later event time
     wins (on a tie, the later row), as if the rows had been written one by one.
     """
     check_view(view)
-    names = check_features(features)
-    if not names:
-        raise InvalidValueError(f"writing to view {view!r} with no features; name at least one")
+    names = _check_batch(view, features)
     if not len(keys) == len(values) == len(event_times_ms):
         raise InvalidValueError(
             f"writing to view {view!r}: {len(keys)} keys, {len(values)} rows of values and "
             f"{len(event_times_ms)} event times; pass one row and one event time per key"
         )
     width = len(names)
+    pack = _packer().pack
     packed: list[Packed] = []
     for key, row, event_ms in zip(keys, values, event_times_ms, strict=True):
         if type(event_ms) is not int or not -MAX_EVENT_MS < event_ms < MAX_EVENT_MS:
@@ -178,30 +229,103 @@ def pack_records(
                 f"view {view!r}, key {key!r:.80}: {len(row)} values for {width} features "
                 f"{list(names)!r:.200}; pass one value per feature"
             )
-        text = None
-        if type(row) in (list, tuple):
-            # The C encoder refuses what is not JSON (TypeError) and NaN (ValueError); what it
-            # takes but should not, a list or dict inside the row, shows as a "[" or "{" (as
-            # may a string holding one: the slow path then checks that row value by value).
-            try:
-                text = _encode_strict(row)
-            except (TypeError, ValueError):
-                pass
-            else:
-                if text.find("[", 1) >= 0 or "{" in text:
-                    text = None
-        if text is None:
-            text = _encode_any(
-                [_value(value, name, view) for value, name in zip(row, names, strict=True)]
-            )
-        packed.append((encode_key(key), event_ms, text))
-    if len({row[0] for row in packed}) != len(packed):
-        latest: dict[str, Packed] = {}
-        for row in packed:
-            if row[0] not in latest or latest[row[0]][1] <= row[1]:
-                latest[row[0]] = row
-        packed = list(latest.values())
-    return Layout.of(names), packed
+        plain = True
+        for value in row:
+            kind = type(value)
+            if kind is float:
+                if value != value:  # NaN is stored as a missing value
+                    plain = False
+                    break
+            elif kind not in _PLAIN:
+                plain = False
+                break
+        if not plain:
+            row = [_value(value, name, view) for value, name in zip(row, names, strict=True)]
+        packed.append((encode_key(key), event_ms, pack(row)))
+    return Batch(view, Layout.of(names), _latest_per_key(packed))
+
+
+def pack_arrow(
+    view: str,
+    keys: Sequence[pa.ChunkedArray | pa.Array],
+    columns: Sequence[pa.ChunkedArray | pa.Array],
+    features: Sequence[str],
+    event_times_ms: pa.ChunkedArray | pa.Array,
+) -> Batch:
+    """:func:`pack_records` for Arrow columns (one per join key, one per feature, and the
+    event times as int64 milliseconds), converted a column at a time instead of a value at a
+    time; the same records, the same checks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    check_view(view)
+    names = _check_batch(view, features)
+    if len(columns) != len(names):
+        raise InvalidValueError(
+            f"writing to view {view!r}: {len(columns)} columns for {len(names)} features"
+        )
+    rows = len(event_times_ms)
+    if any(len(column) != rows for column in [*keys, *columns]):
+        raise InvalidValueError(f"writing to view {view!r}: columns of different lengths")
+    if not pa.types.is_integer(event_times_ms.type):
+        raise InvalidValueError(f"writing to view {view!r}: event times must be int64 ms")
+    times = event_times_ms.to_pylist()
+    if times and (
+        event_times_ms.null_count or not -MAX_EVENT_MS < min(times) <= max(times) < MAX_EVENT_MS
+    ):
+        bad = next(t for t in times if t is None or not -MAX_EVENT_MS < t < MAX_EVENT_MS)
+        raise InvalidValueError(
+            f"view {view!r}: event time {bad!r} is missing or out of range (±2**53 ms)"
+        )
+    values = []
+    for column, name in zip(columns, names, strict=True):
+        kind = column.type
+        if pa.types.is_floating(kind):
+            if kind != pa.float64():
+                column = pc.cast(column, pa.float64())  # float32 0.1 is 0.10000000149011612
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, pa.float64()), column)
+            values.append(column.to_pylist())
+        elif _as_python(kind):
+            values.append(column.to_pylist())
+        else:  # timestamps, dates, and what is refused: value by value
+            values.append([_value(value, name, view) for value in column.to_pylist()])
+    key_texts = [encode_key(key) for key in zip(*(key.to_pylist() for key in keys), strict=True)]
+    pack = _packer().pack
+    packed = [
+        (key, event_ms, pack(row))
+        for key, event_ms, row in zip(key_texts, times, zip(*values, strict=True), strict=True)
+    ]
+    return Batch(view, Layout.of(names), _latest_per_key(packed))
+
+
+def _as_python(kind: pa.DataType) -> bool:
+    """Arrow types whose Python values (``to_pylist``) are stored as they are."""
+    import pyarrow as pa
+
+    types = pa.types
+    return bool(
+        types.is_integer(kind)
+        or types.is_boolean(kind)
+        or types.is_string(kind)
+        or types.is_large_string(kind)
+    )
+
+
+def _check_batch(view: str, features: Sequence[str]) -> tuple[str, ...]:
+    names = check_features(features)
+    if not names:
+        raise InvalidValueError(f"writing to view {view!r} with no features; name at least one")
+    return names
+
+
+def _latest_per_key(packed: list[Packed]) -> list[Packed]:
+    if len({row[0] for row in packed}) == len(packed):
+        return packed
+    latest: dict[str, Packed] = {}
+    for row in packed:
+        if row[0] not in latest or latest[row[0]][1] <= row[1]:
+            latest[row[0]] = row
+    return list(latest.values())
 
 
 def _event_ms(value: Any, view: str, key: EntityKey) -> int:
@@ -276,6 +400,21 @@ class Reader:
         # (layout id, names asked for) -> positions in the stored values, -1 if absent; None
         # when the two are the same list.
         self._picks: dict[tuple[str, tuple[str, ...]], tuple[int, ...] | None] = {}
+        self._checked: set[tuple[str, ...]] = set()
+
+    def checked(self, features: Sequence[str]) -> tuple[str, ...]:
+        """``check_features(features)``, remembered for the lists already checked."""
+        if type(features) is tuple:
+            try:
+                if features in self._checked:
+                    return features
+            except TypeError:  # an unhashable name: check_features says what is wrong
+                pass
+        names = check_features(features)
+        if len(self._checked) > 4096:
+            self._checked.clear()
+        self._checked.add(names)
+        return names
 
     def build(
         self, keys: Sequence[str], found: dict[str, Record], features: tuple[str, ...]
@@ -297,8 +436,8 @@ class Reader:
             if layout != last_layout:  # the records of one batch share their layout
                 last_layout, picks = layout, self._pick(layout, features)
             try:
-                stored = _scan(packed, 0)[0]
-            except (StopIteration, ValueError) as error:
+                stored = decode_values(packed)
+            except Exception as error:  # noqa: BLE001 - whatever the bytes make the decoder do
                 raise StoreError(
                     f"the stored record of entity key {key} does not decode ({error!r}); "
                     "something other than mloop wrote it: drop the view and materialize again"

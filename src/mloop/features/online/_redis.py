@@ -1,9 +1,10 @@
 r"""The Redis online store: one string per entity record; a batch is written by one Lua script.
 
-Keys and values (the entity key, feature names and values are the JSON of ``_codec``)::
+Keys and values (the entity key and feature names are the JSON of ``_codec``, the values its
+MessagePack array)::
 
-    {namespace}:{view}:{entity key}  ->  "{event ms, 17 wide}\n{layout id}\n{values}"
-    mloop:customer:[42]              ->  '00001714557600000\n5d2e6b5cbd0ab5e8\n[0.5,"gold"]'
+    {namespace}:{view}:{entity key}  ->  b"{event ms, 17 wide}\n{layout id}\n{values}"
+    mloop:customer:[42]              ->  b'00001714557600000\n5d2e6b5cbd0ab5e8\n\x92\xcb?\xe0...'
     {namespace}:layouts              ->  hash of layout id -> feature names
     mloop:layouts                    ->  {'5d2e6b5cbd0ab5e8': '["spend","tier"]'}
 
@@ -44,7 +45,7 @@ from mloop.errors import (
 )
 
 from ._base import EntityKey, OnlineRead
-from ._codec import Reader, Record, check_features, check_view, empty_read, encode_key, pack_records
+from ._codec import Batch, Reader, Record, check_view, empty_read, encode_key, pack_records
 
 if TYPE_CHECKING:
     import redis
@@ -162,12 +163,17 @@ class RedisOnlineStore:
         A record older than the stored one is skipped (and not counted); an equal event time
         replaces it.
         """
-        layout, packed = pack_records(view, keys, values, features, event_times_ms)
+        return self.write_batch(pack_records(view, keys, values, features, event_times_ms))
+
+    def write_batch(self, batch: Batch) -> int:
+        """Write a batch made by ``pack_records`` or ``pack_arrow``, like ``write``."""
+        view, layout, packed = batch
         if not packed:
             return 0
         prefix = self._prefix(view)
         redis_keys = [self._layouts_key, *[prefix + key for key, _, _ in packed]]
-        records = [f"{event_ms:017d}\n{layout.id}\n{text}" for _, event_ms, text in packed]
+        head = f"\n{layout.id}\n".encode("ascii")
+        records = [b"%017d%b%b" % (event_ms, head, data) for _, event_ms, data in packed]
         try:
             return int(self._upsert(keys=redis_keys, args=[*layout, *records]))
         except self._errors.RedisError as error:
@@ -176,13 +182,14 @@ class RedisOnlineStore:
 
     def read(self, view: str, keys: Sequence[EntityKey], features: Sequence[str]) -> OnlineRead:
         """The stored values of ``features`` for each key, in ``keys`` order, in one MGET."""
-        check_view(view)
-        names = check_features(features)
+        prefix = self._prefixes.get(view) if type(view) is str else None
+        if prefix is None:
+            prefix = self._prefix(check_view(view))
+        names = self._reader.checked(features)
         encoded = [encode_key(key) for key in keys]
         if not encoded:
             return empty_read()
         unique = list(dict.fromkeys(encoded)) if len(encoded) > 1 else encoded
-        prefix = self._prefix(view)
         try:
             # Not mget(): its argument wrappers add 4 µs to a 45 µs round trip.
             stored: list[bytes | None] = self._client.execute_command(  # type: ignore[no-untyped-call]
@@ -219,11 +226,13 @@ class RedisOnlineStore:
         self._client.close()
         self._writer.close()
 
-    def _record(self, key: str, raw: bytes | str, prefix: str) -> Record:
-        text = raw if isinstance(raw, str) else raw.decode("ascii", "replace")
+    def _record(self, key: str, raw: bytes, prefix: str) -> Record:
         try:
-            if text[17] == text[34] == "\n":
-                return (key, int(text[:17]), text[18:34], text[35:])
+            if raw[17] == raw[34] == 10:  # b"\n"
+                values = raw[35:]
+                # mloop 0.1 wrote the values as JSON text, which always opens with "["
+                stored = values.decode("utf-8") if values[:1] == b"[" else values
+                return (key, int(raw[:17]), raw[18:34].decode("ascii"), stored)
         except (IndexError, ValueError):
             pass
         raise StoreError(

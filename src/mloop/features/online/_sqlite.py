@@ -9,11 +9,16 @@ could not be two tables)::
         key TEXT PRIMARY KEY,        -- the entity key's canonical JSON
         event_ms INTEGER NOT NULL,   -- event time of the source row
         layout TEXT NOT NULL,        -- online_layouts.id: the feature names of the values
-        vals TEXT NOT NULL           -- the values, JSON array
+        vals BLOB NOT NULL           -- the values, a MessagePack array
     ) WITHOUT ROWID
+
+(Tables made by schema version 1 declare ``vals TEXT`` and hold JSON text; SQLite keeps a
+BLOB in them as it is, and the reader takes both.)
 
 Measured with 3 views of 100,000 records: a 1-key read takes 3.9 µs in SQLite with a table per
 view and 7.3 µs with one table keyed by (view, key); a 100-key read 154 µs against 290 µs.
+Schema version 2 (values as MessagePack instead of JSON text) needs no change to the tables of
+version 1; the version says that an mloop which reads only JSON must not open the file.
 
 Writers and readers in many threads and processes: the journal is WAL, so readers never wait
 and always see a committed state; every thread gets its own connection; a write is one
@@ -37,14 +42,23 @@ from typing import Any
 from mloop.errors import ConfigError, SchemaVersionError, StoreError, StoreUnavailableError
 
 from ._base import EntityKey, OnlineRead
-from ._codec import Reader, Record, check_features, check_view, empty_read, encode_key, pack_records
+from ._codec import (
+    Batch,
+    Reader,
+    Record,
+    check_view,
+    empty_read,
+    encode_key,
+    pack_records,
+)
 
 __all__ = ["SqliteOnlineStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Keys per SELECT; batch sizes are rounded up to a power of two (padding with a repeated key)
 # so a handful of prepared statements serves every batch size.
 _MAX_CHUNK = 4096
+_MMAP_SIZE = 1 << 30
 
 _UPSERT = """
 INSERT INTO {table} (key, event_ms, layout, vals) VALUES (?, ?, ?, ?)
@@ -58,7 +72,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     key TEXT PRIMARY KEY,
     event_ms INTEGER NOT NULL,
     layout TEXT NOT NULL,
-    vals TEXT NOT NULL
+    vals BLOB NOT NULL
 ) WITHOUT ROWID
 """
 
@@ -117,7 +131,11 @@ class SqliteOnlineStore:
         A record older than the stored one is skipped (and not counted); an equal event time
         replaces it.
         """
-        layout, packed = pack_records(view, keys, values, features, event_times_ms)
+        return self.write_batch(pack_records(view, keys, values, features, event_times_ms))
+
+    def write_batch(self, batch: Batch) -> int:
+        """Write a batch made by ``pack_records`` or ``pack_arrow``, like ``write``."""
+        view, layout, packed = batch
         if not packed:
             return 0
         table = self._table(view)
@@ -133,9 +151,11 @@ class SqliteOnlineStore:
                     "INSERT OR IGNORE INTO online_layouts (id, features) VALUES (?, ?)", layout
                 )
                 before = conn.total_changes
+                # In key order, the B-tree is filled page after page instead of at random
+                # places: 100,000 records went in 2x faster.
                 conn.executemany(
                     _UPSERT.format(table=table),
-                    [(key, event_ms, layout.id, text) for key, event_ms, text in packed],
+                    [(key, event_ms, layout.id, data) for key, event_ms, data in sorted(packed)],
                 )
                 return conn.total_changes - before
         except sqlite3.Error as error:
@@ -143,12 +163,13 @@ class SqliteOnlineStore:
 
     def read(self, view: str, keys: Sequence[EntityKey], features: Sequence[str]) -> OnlineRead:
         """The stored values of ``features`` for each key, in ``keys`` order, in one query."""
-        check_view(view)
-        names = check_features(features)
+        table = self._tables.get(view) if type(view) is str else None
+        if table is None:
+            table = self._table(check_view(view))
+        names = self._reader.checked(features)
         encoded = [encode_key(key) for key in keys]
         if not encoded:
             return empty_read()
-        table = self._table(view)
         conn = self._connection()
         try:
             try:
@@ -199,6 +220,9 @@ class SqliteOnlineStore:
                 cached_statements=512,
             )
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Reads through a memory map instead of a read() per page: a random 100-key read
+            # of 100,000 records took 500 µs instead of 770 µs. Address space only, not memory.
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_SIZE}")
         except sqlite3.Error as error:
             raise self._error(error, "opening the database") from error
         self._local.conn = conn
@@ -220,6 +244,9 @@ class SqliteOnlineStore:
                     f"the online store {self.path} has schema version {version}, newer than "
                     f"this mloop understands ({SCHEMA_VERSION}); upgrade mloop"
                 )
+            if version == 1:  # 2 reads what 1 wrote: only the version changes
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                return
             conn.execute("PRAGMA journal_mode = WAL")  # kept in the file from now on
             with _transaction(conn):
                 conn.execute(
@@ -247,7 +274,10 @@ class SqliteOnlineStore:
         return table
 
     def _fetch(self, conn: sqlite3.Connection, table: str, keys: list[str]) -> dict[str, Record]:
-        unique = list(dict.fromkeys(keys)) if len(keys) > 1 else keys
+        if len(keys) == 1:  # the common serving case, kept short
+            row = conn.execute(self._select(table, 1), keys).fetchone()
+            return {} if row is None else {row[0]: row}
+        unique = list(dict.fromkeys(keys))
         if len(unique) <= _MAX_CHUNK:
             rows = conn.execute(self._select(table, len(unique)), _padded(unique)).fetchall()
         else:
