@@ -160,7 +160,6 @@ class StepTimeoutError(PipelineError):
     """A step ran longer than its ``timeout`` and its process was killed."""
 
 
-
 class ComputeError(MloopError):
     """An executor (in-process, process pool, Ray) could not run a task it was given."""
 

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from mloop.cli._console import plain_table, stdout
 from mloop.cli._format import local_time
+from mloop.cli._options import project_option
 from mloop.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -24,15 +25,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-Project = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        metavar="DIR",
-        help="Project folder holding features.py (default: this project).",
-    ),
-]
+Project = Annotated[Path | None, project_option("features.py")]
 SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "unchanged": ("=", "dim")}
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mloop.cli._console import plain_table, stderr, stdout
+from mloop.cli._options import project_option
 from mloop.config import find_project_dir
 from mloop.errors import InvalidValueError
 
@@ -30,15 +31,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-Project = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        metavar="DIR",
-        help="Project folder holding pipelines.py (default: this project).",
-    ),
-]
+Project = Annotated[Path | None, project_option("pipelines.py")]
 Params = Annotated[
     list[str] | None,
     typer.Option(

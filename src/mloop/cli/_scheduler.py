@@ -20,6 +20,7 @@ from rich.text import Text
 from mloop.backends import backends
 from mloop.cli._console import plain_table, stderr, stdout
 from mloop.cli._format import local_time
+from mloop.cli._options import project_option
 from mloop.errors import InvalidValueError, NotFoundError
 from mloop.store import SlotRecord
 
@@ -32,15 +33,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-Project = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        metavar="DIR",
-        help="Project folder holding pipelines.py (default: this project).",
-    ),
-]
+Project = Annotated[Path | None, project_option("pipelines.py")]
 SLOT_STYLES = {"claimed": "yellow", "finished": "green", "failed": "bold red", "skipped": "dim"}
 
 

@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
+from mloop._util.project import project_on_path
 from mloop.errors import InvalidValueError, NotFoundError
 from mloop.features._defs import Definition, Entity, FeatureView, OnDemandFeatureView
 
-__all__ = ["collect", "load_definitions", "project_on_path"]
+__all__ = ["collect", "load_definitions"]
 
 DEFINITIONS_FILE = "features.py"
-
-
-@contextmanager
-def project_on_path(project: Path) -> Iterator[None]:
-    """The project folder first on ``sys.path`` (its modules import by name), then restored."""
-    folder = str(project.resolve())
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        if added and folder in sys.path:
-            sys.path.remove(folder)
 
 
 def load_definitions(path: Path) -> list[Definition]:

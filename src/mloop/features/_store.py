@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop._util.project import project_on_path
 from mloop.artifacts import ArtifactStore
 from mloop.backends import backends
 from mloop.config import Settings
@@ -16,7 +17,7 @@ from mloop.features._defs import Definition, FeatureView, OnDemandFeatureView
 from mloop.features._materialize import MaterializeResult, Progress, materialize_view, window_for
 from mloop.features._offline import ViewQuery, point_in_time_join
 from mloop.features._online import OnlineFeatures, check_rows, online_plan, read_online
-from mloop.features._project import collect, load_definitions, project_on_path
+from mloop.features._project import collect, load_definitions
 from mloop.features._refs import (
     Applied,
     AppliedCache,

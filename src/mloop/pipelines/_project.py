@@ -11,29 +11,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from mloop._util.project import project_on_path
 from mloop.errors import InvalidValueError, NotFoundError
 from mloop.pipelines._pipeline import Pipeline
 
 __all__ = ["PIPELINES_FILE", "find_pipeline", "load_pipelines"]
 
 PIPELINES_FILE = "pipelines.py"
-
-
-@contextmanager
-def _on_path(folder: Path) -> Iterator[None]:
-    path = str(folder.resolve())
-    added = path not in sys.path
-    if added:
-        sys.path.insert(0, path)
-    try:
-        yield
-    finally:
-        if added and path in sys.path:
-            sys.path.remove(path)
 
 
 def _collect(objects: dict[str, object], where: str) -> dict[str, Pipeline]:
@@ -95,7 +81,7 @@ def find_pipeline(ref: str, project_dir: str | Path) -> Pipeline:
         raise InvalidValueError(f"a pipeline is named by a string, not {ref!r}")
     if ":" in ref:
         module_name, _, attribute = ref.partition(":")
-        with _on_path(Path(project_dir)):
+        with project_on_path(Path(project_dir)):
             try:
                 module = importlib.import_module(module_name)
             except ImportError as error:
