@@ -62,7 +62,8 @@ def test_each_demo_run_registers_a_new_production_version(project: Path) -> None
     # (challenger); other rows are other features, so the second pipeline trains again.
     assert (first.model_version, second.model_version) == (1, 3)
     assert second.previous_production == 1
-    assert first.pipeline is not None and second.pipeline is not None
+    assert first.pipeline is not None
+    assert second.pipeline is not None
     assert (first.pipeline.model_version, second.pipeline.model_version) == (2, 4)
     assert (first.pipeline.cache_hits, second.pipeline.executed) == (0, 6)
     challenger = mloop.load_model("breast-cancer@challenger")
@@ -77,7 +78,8 @@ def test_each_demo_run_registers_a_new_production_version(project: Path) -> None
 
 def test_a_second_demo_takes_the_pipeline_from_the_cache_and_serves(project: Path) -> None:
     first, second = run_demo(rows=MIN_ROWS), run_demo(rows=MIN_ROWS)
-    assert first.pipeline is not None and second.pipeline is not None
+    assert first.pipeline is not None
+    assert second.pipeline is not None
     assert (first.pipeline.executed, second.pipeline.executed) == (6, 0)
     assert second.pipeline.cache_hits == 6
     assert second.pipeline.model_version == first.pipeline.model_version  # nothing new
