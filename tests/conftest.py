@@ -7,6 +7,7 @@ service is not there, unless MLOOP_REQUIRE_SERVICES=1 (set by .ci/run in CI): th
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,3 +110,19 @@ def redis_server() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def _restore_import_state() -> Iterator[None]:
+    """``load_pipelines`` leaves the project folder on ``sys.path`` and its file imported as the
+    module ``pipelines`` (what a ``mloop run`` process needs, and its pool workers); one test's
+    project must not be what the next test imports under those names."""
+    path = list(sys.path)
+    saved = {name: sys.modules.get(name) for name in ("pipelines", "features")}
+    yield
+    sys.path[:] = path
+    for name, module in saved.items():
+        if module is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = module

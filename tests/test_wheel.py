@@ -114,7 +114,10 @@ def test_installed_mloop_runs_the_demo_in_an_empty_folder(venv: Path, tmp_path: 
             (SCHEMA_HEAD,)
         ]
 
-    [listed] = json.loads(run([mloop, "runs", "list", "--json"], cwd=empty, env=env).stdout)
+    runs = json.loads(run([mloop, "runs", "list", "--json"], cwd=empty, env=env).stdout)
+    # The tracked training run, the training pipeline's run and its six step runs.
+    assert sorted(r["kind"] for r in runs) == ["pipeline", "run"] + ["step"] * 6
+    [listed] = [r for r in runs if r["kind"] == "run"]
     assert listed["experiment"] == "demo"
     assert listed["status"] == "finished"
     shown = run([mloop, "runs", "show", listed["id"]], cwd=empty, env=env).stdout

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).parents[2]
 
 # Run in a fresh interpreter: Ray is started for this pipeline alone, with the repository on
-# the workers' path (they import tests.pipelines.flows by name, as process-pool workers do).
+# the workers' path (they import tests.orchestration.flows by name, as process-pool workers do).
 SCRIPT = """
 import json, os, sys
 import ray
@@ -21,7 +21,7 @@ ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2,
          log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": sys.argv[1]}})
 from mloop.compute import RayExecutor
 from mloop.store import SqlStore
-from tests.pipelines import flows
+from tests.orchestration import flows
 store = SqlStore(f"sqlite:///{sys.argv[2]}")
 with RayExecutor() as executor:
     result = flows.ray_flow.run(rows=10, executor=executor, store=store)

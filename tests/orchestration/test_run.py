@@ -369,7 +369,7 @@ def test_a_killed_pipeline_process_leaves_its_finished_steps_resumable(
     script.write_text(
         "import sys\n"
         "from mloop.store import SqlStore\n"
-        "from tests.pipelines import flows\n"
+        "from tests.orchestration import flows\n"
         f"flows.parallel_chain.run(log={log!r}, executor='inprocess', "
         f"store=SqlStore({f'sqlite:///{db}'!r}))\n"
     )
