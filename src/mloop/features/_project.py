@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from mloop._util.project import project_on_path
+from mloop._util.project import import_project_file
 from mloop.errors import InvalidValueError, NotFoundError
 from mloop.features._defs import Definition, Entity, FeatureView, OnDemandFeatureView
 
@@ -33,23 +31,7 @@ def load_definitions(path: Path) -> list[Definition]:
     module_name = file.stem
     if not module_name.isidentifier():
         raise InvalidValueError(f"{file.name} cannot be imported: its name is not an identifier")
-    with project_on_path(file.parent):
-        spec = importlib.util.spec_from_file_location(module_name, file)
-        if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
-            raise InvalidValueError(f"cannot import {file}")
-        module = importlib.util.module_from_spec(spec)
-        previous = sys.modules.get(module_name)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as error:
-            if previous is not None:
-                sys.modules[module_name] = previous
-            else:
-                sys.modules.pop(module_name, None)
-            raise InvalidValueError(
-                f"importing {file} failed: {type(error).__name__}: {error}"
-            ) from error
+    module = import_project_file(file)
     return collect(vars(module).values())
 
 

@@ -262,18 +262,7 @@ class FeatureStore:
         first = None if start is None else window_for(start, "start")
         last = window_for(end, "end")
         return [
-            materialize_view(
-                view,
-                version,
-                project=self.project,
-                store=self.store,
-                online=self.online,
-                online_uri=self._shown_uri(),
-                start=first,
-                end=last,
-                actor=self.settings.user,
-                progress=progress,
-            )
+            self._materialize(view, version, first, last, progress)
             for view, version in self._views(views)
         ]
 
@@ -293,21 +282,29 @@ class FeatureStore:
             start = None if previous is None else previous.end
             if start is not None and start >= last:
                 continue
-            results.append(
-                materialize_view(
-                    view,
-                    version,
-                    project=self.project,
-                    store=self.store,
-                    online=self.online,
-                    online_uri=self._shown_uri(),
-                    start=start,
-                    end=last,
-                    actor=self.settings.user,
-                    progress=progress,
-                )
-            )
+            results.append(self._materialize(view, version, start, last, progress))
         return results
+
+    def _materialize(
+        self,
+        view: FeatureView,
+        version: int,
+        start: datetime | None,
+        end: datetime,
+        progress: Progress | None,
+    ) -> MaterializeResult:
+        return materialize_view(
+            view,
+            version,
+            project=self.project,
+            store=self.store,
+            online=self.online,
+            online_uri=self._shown_uri(),
+            start=start,
+            end=end,
+            actor=self.settings.user,
+            progress=progress,
+        )
 
     def _shown_uri(self) -> str:
         from mloop.store._engine import normalize_uri  # password-free form for the record

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from pathlib import Path
 
-from mloop._util.project import project_on_path
+from mloop._util.project import import_project_file, project_on_path
 from mloop.errors import InvalidValueError, NotFoundError
 from mloop.pipelines._pipeline import Pipeline
 
@@ -50,27 +49,7 @@ def load_pipelines(project_dir: str | Path) -> dict[str, Pipeline]:
         raise NotFoundError(f"no pipelines file at {file}")
     if file.suffix != ".py" or not file.stem.isidentifier():
         raise InvalidValueError(f"{file.name} cannot be imported as a Python module")
-    module_name = file.stem
-    folder = str(file.parent.resolve())
-    spec = importlib.util.spec_from_file_location(module_name, file)
-    if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
-        raise InvalidValueError(f"cannot import {file}")
-    module = importlib.util.module_from_spec(spec)
-    previous = sys.modules.get(module_name)
-    sys.modules[module_name] = module
-    # Left on sys.path: workers and later imports of the file's own helpers need it.
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:
-        if previous is not None:
-            sys.modules[module_name] = previous
-        else:
-            sys.modules.pop(module_name, None)
-        raise InvalidValueError(
-            f"importing {file} failed: {type(error).__name__}: {error}"
-        ) from error
+    module = import_project_file(file, keep_on_path=True)
     return _collect(vars(module), str(file))
 
 

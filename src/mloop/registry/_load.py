@@ -60,6 +60,30 @@ def _open_archive(path: Path, cache: PackageCache) -> tuple[Path, Manifest, str]
     return folder, manifest, digest
 
 
+def _metadata(
+    manifest: Manifest,
+    ref: str,
+    digest: str | None,
+    name: str | None = None,
+    version: int | None = None,
+    aliases: tuple[str, ...] = (),
+) -> ModelMetadata:
+    """What a loaded model says of itself: its package manifest, and how it was asked for."""
+    return ModelMetadata(
+        ref=ref,
+        name=name,
+        version=version,
+        digest=digest,
+        flavor=manifest.flavor,
+        run_id=manifest.run_id,
+        created=manifest.created,
+        requirements=manifest.requirements,
+        datasets=manifest.datasets,
+        aliases=aliases,
+        extra=manifest.metadata,
+    )
+
+
 def load_model(
     ref: str | Path,
     *,
@@ -90,33 +114,11 @@ def load_model(
         cache = PackageCache(b_settings.resolved_model_cache())
         if parsed.path.is_file():
             folder, manifest, digest = _open_archive(parsed.path, cache)
-            meta = ModelMetadata(
-                ref=str(parsed.path),
-                name=None,
-                version=None,
-                digest=digest,
-                flavor=manifest.flavor,
-                run_id=manifest.run_id,
-                created=manifest.created,
-                requirements=manifest.requirements,
-                datasets=manifest.datasets,
-                extra=manifest.metadata,
-            )
+            meta = _metadata(manifest, str(parsed.path), digest)
         elif parsed.path.is_dir():
             folder = parsed.path
             manifest = verify_folder(folder, None)
-            meta = ModelMetadata(
-                ref=str(folder),
-                name=None,
-                version=None,
-                digest=None,
-                flavor=manifest.flavor,
-                run_id=manifest.run_id,
-                created=manifest.created,
-                requirements=manifest.requirements,
-                datasets=manifest.datasets,
-                extra=manifest.metadata,
-            )
+            meta = _metadata(manifest, str(folder), None)
         else:
             raise NotFoundError(f"no model package at {parsed.path}")
         return _finish(
@@ -141,19 +143,7 @@ def load_model(
         raise InvalidValueError(f"cannot load {ref!r}: pass a store-less path or a model reference")
     expected = artifact.meta.get("manifest_sha256")
     folder, manifest = cache.open(artifact.digest, expected, b.artifacts)
-    meta = ModelMetadata(
-        ref=str(parsed),
-        name=name,
-        version=number,
-        digest=artifact.digest,
-        flavor=manifest.flavor,
-        run_id=manifest.run_id,
-        created=manifest.created,
-        requirements=manifest.requirements,
-        datasets=manifest.datasets,
-        aliases=tuple(aliases),
-        extra=manifest.metadata,
-    )
+    meta = _metadata(manifest, str(parsed), artifact.digest, name, number, tuple(aliases))
     return _finish(folder, manifest, meta, b.settings, extra_columns, allow_pickle, trusted_types)
 
 
